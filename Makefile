@@ -1,0 +1,67 @@
+# mod_poolwatch: build with Debian's apxs (apache2-dev).
+#   make          build mod_poolwatch.so (and the test module)
+#   make run      start a private apache2 with the module on 127.0.0.1:$(PORT)
+#   make test     unit tests, then integration tests under prefork/worker/event
+#   make install  install with apxs (then: a2enmod poolwatch)
+APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+PYTHON  ?= /usr/bin/python3
+PORT    ?= 8080
+MPM     ?= event
+WARN    = -Wall -Wextra -Wno-unused-parameter
+comma  := ,
+CORE    = src/pw_pool.c src/pw_shm.c src/pw_proc.c src/pw_json.c
+GLUE    = src/mod_poolwatch_sample.c src/mod_poolwatch_handler.c
+HEADERS = $(wildcard include/*.h)
+MODULE  = .libs/mod_poolwatch.so
+TESTMOD = t/modules/.libs/mod_pwtest.so
+APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null)
+APR_LIBS   = $(shell pkg-config --libs apr-1 2>/dev/null)
+
+all: $(MODULE) $(TESTMOD)
+
+$(MODULE): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)
+	@build/deps --check-build
+	$(APXS) -c -Iinclude $(addprefix -Wc$(comma),$(WARN)) -Wc,-std=gnu99 \
+	    -o mod_poolwatch.la mod_poolwatch.c $(CORE) $(GLUE) -ldl
+
+$(TESTMOD): t/modules/mod_pwtest.c
+	@build/deps --check-build
+	cd t/modules && $(APXS) -c $(addprefix -Wc$(comma),$(WARN)) mod_pwtest.c
+
+# C unit tests of the pure core (Debian's check framework)
+t/unit/pw_unit: t/unit/*.c $(CORE) $(HEADERS)
+	$(CC) $(WARN) -g -O1 -Iinclude $(APR_CFLAGS) -o $@ t/unit/*.c $(CORE) \
+	    $(APR_LIBS) $(shell pkg-config --libs check) -ldl
+
+unit: t/unit/pw_unit
+	t/unit/pw_unit
+
+run: 
+	@build/deps --install
+	@$(MAKE) --no-print-directory all
+	build/run --port $(PORT) --mpm $(MPM)
+
+test:
+	@build/deps --install
+	@$(MAKE) --no-print-directory all t/unit/pw_unit
+	t/unit/pw_unit
+	$(PYTHON) -m pytest -q t/
+
+install: $(MODULE)
+	$(APXS) -i -n poolwatch mod_poolwatch.la
+	install -m 644 conf/poolwatch.load conf/poolwatch.conf \
+	    $(DESTDIR)/etc/apache2/mods-available/
+
+bench: all
+	build/bench
+
+format:
+	clang-format -i mod_poolwatch.c include/*.h src/*.c t/unit/*.c \
+	    t/modules/*.c
+
+clean:
+	rm -rf .libs src/.libs t/modules/.libs t/unit/pw_unit *.la *.lo *.slo \
+	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
+	    t/modules/*.slo t/modules/*.o *.o t/out
+
+.PHONY: all unit run test install bench format clean

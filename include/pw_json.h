@@ -1,0 +1,58 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_json: renders a snapshot (copies of the shared slots) as JSON.
+ *
+ * Rendering never reads shared memory: the glue copies slots out first,
+ * so no lock is held while the response is written. Output goes through
+ * a callback, so the core needs no httpd headers (the glue passes one that
+ * appends to a brigade). Every string is escaped here: tags and paths come
+ * from other modules' memory and keys from clients.
+ */
+#ifndef PW_JSON_H
+#define PW_JSON_H
+
+#include <apr.h>
+#include "pw_shm.h"
+
+typedef void pw_emit_fn(void *baton, const char *data, apr_size_t len);
+
+typedef struct pw_out_t {
+    pw_emit_fn *emit;
+    void *baton;
+} pw_out_t;
+
+/* What the server says about itself, beside the children. */
+typedef struct pw_server_info_t {
+    const char *version;
+    const char *mpm;
+    int threaded;
+    apr_uint32_t generation;
+    apr_uint32_t walk; /* pw_walk_mode_e */
+    const char *walk_reason;
+    const char *apr_version;
+    apr_uint32_t slots;
+    apr_uint32_t slots_overflow;
+    apr_uint32_t max_pools;
+    apr_uint64_t shm_bytes;
+    apr_uint32_t sample_every;
+    apr_uint64_t rss_interval_ms;
+    apr_uint32_t pid;
+} pw_server_info_t;
+
+typedef struct pw_snapshot_t {
+    pw_server_info_t server;
+    apr_uint32_t nchildren;
+    const pw_slot_t **children;  /* copies, each with its pool records */
+    const apr_uint32_t *slot_of; /* slot index of each child */
+} pw_snapshot_t;
+
+const char *pw_walk_name(apr_uint32_t walk);
+const char *pw_state_name(apr_uint32_t state);
+
+/* Writes s as a JSON string, quotes included. Control characters become
+ * \u00XX, invalid UTF-8 becomes U+FFFD: output is always valid JSON. */
+void pw_json_string(pw_out_t *out, const char *s);
+
+void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap);
+
+#endif /* PW_JSON_H */

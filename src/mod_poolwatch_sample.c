@@ -1,0 +1,788 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * mod_poolwatch sampler: what each child measures, when, and where it puts
+ * it.
+ *
+ *   post_config (parent, real pass)  validate the pool mirror, create or
+ *                                    reuse the shared segment
+ *   child_init                       claim a slot, validate again, first
+ *                                    sample
+ *   pre_connection                   count, watch the connection pool's
+ *                                    clear
+ *   log_transaction                  count the request, measure its c->pool;
+ *                                    every PoolWatchSampleEvery requests,
+ *                                    sample long-lived pools, heap, RSS
+ *
+ * Threads decide what may be read (facts note): a single-threaded child
+ * walks its whole pool tree ("exact"). A threaded child never reads pools
+ * that other threads own: it walks only pools on APR's global allocator
+ * while holding that allocator's mutex, treats pools on other allocators
+ * (connections) as opaque, and measures a connection's pool only from the
+ * thread running its request ("locked"). One thread at a time samples: the
+ * others skip (trylock), so no request ever waits for the sampler.
+ *
+ * Nothing here allocates per request from a long-lived pool: the tables
+ * are malloc'd once per child, per-connection state lives in c->pool.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <apr_atomic.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <apr_version.h>
+
+#include "http_core.h"
+#include "http_main.h"
+#include "http_protocol.h"
+#include "ap_mpm.h"
+
+#include "mod_poolwatch.h"
+#include "pw_pool.h"
+#include "pw_proc.h"
+
+APLOG_USE_MODULE(poolwatch);
+
+#define PW_SHM_USERDATA "mod_poolwatch-shm"
+
+/* A pool met by this child, in private memory: growth is computed against
+ * the previous walk and clears are counted by a cleanup we register. */
+typedef struct pw_follow_t {
+    apr_pool_t *pool;
+    apr_uint64_t bytes;
+    apr_uint64_t clears;
+    apr_uint32_t token;      /* ties a registered cleanup to this entry */
+    apr_uint32_t registered; /* our cleanup is on the pool */
+    apr_uint32_t flags;      /* PW_POOL_* */
+    apr_uint32_t seen;       /* walk number that last met it */
+} pw_follow_t;
+
+/* Everything one child process keeps for itself. */
+typedef struct pw_child_t {
+    int active;
+    int slot;
+    pw_slot_t *me;
+    apr_uint32_t walk;
+    int threaded;
+    char walk_reason[PW_REASON_MAX];
+    apr_pool_t *root;
+    apr_pool_t *pchild;
+    apr_allocator_t *global_alloc;
+    apr_thread_mutex_t *global_mutex; /* APR's, not ours: the walk lock */
+    apr_thread_mutex_t *sampler;      /* one sampling thread at a time */
+    pw_proc_t proc;
+    apr_time_t last_rss_at;
+    apr_uint64_t rss;
+    apr_uint32_t walks;
+    apr_uint32_t token_seq;
+    volatile apr_uint32_t conn_clears;
+    pw_tagcache_t *tags;
+    pw_follow_t *follow; /* max_pools entries */
+    apr_uint32_t nfollow;
+    pw_poolrec_t *table; /* scratch: the walk writes here first */
+    apr_uint64_t prev_requests;
+    apr_uint64_t prev_pool, prev_heap, prev_rss;
+    apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
+} pw_child_t;
+
+/* Per generation (parent and children). */
+static pw_config_t eff;
+static apr_shm_t *shm;
+static void *shm_base;
+static apr_size_t shm_size;
+static apr_uint32_t generation;
+static char parent_reason[PW_REASON_MAX] = "not yet validated";
+static apr_uint32_t parent_walk = PW_WALK_OFF;
+static apr_uint32_t parent_pid;
+
+/* Per child: one static instance, touched only by its own process. */
+static pw_child_t child;
+
+const pw_config_t *pw_effective_config(void)
+{
+    return &eff;
+}
+
+typedef struct pw_conn_t {
+    apr_uint64_t requests;
+} pw_conn_t;
+
+static int mpm_threaded(void)
+{
+    int t = 0;
+
+    return ap_mpm_query(AP_MPMQ_IS_THREADED, &t) == APR_SUCCESS &&
+           t != AP_MPMQ_NOT_SUPPORTED;
+}
+
+static void apply_defaults(server_rec *s)
+{
+    pw_config_t *c = ap_get_module_config(s->module_config, &poolwatch_module);
+
+    eff = *c;
+    if (eff.enabled == PW_UNSET) {
+        eff.enabled = 1;
+    }
+    if (eff.sample_every == PW_UNSET) {
+        /* under -X a developer reloads one URL: sample every request */
+        eff.sample_every = ap_exists_config_define("ONE_PROCESS")
+                               ? 1
+                               : PW_DEFAULT_SAMPLE_EVERY;
+    }
+    if (eff.rss_interval < 0) {
+        eff.rss_interval = PW_DEFAULT_RSS_INTERVAL;
+    }
+    if (eff.max_pools == PW_UNSET) {
+        eff.max_pools = PW_DEFAULT_MAX_POOLS;
+    }
+    if (eff.slots == PW_UNSET) {
+        eff.slots = 0;
+    }
+    if (eff.walk == PW_UNSET) {
+        eff.walk = 1;
+    }
+}
+
+static apr_uint32_t slot_count(void)
+{
+    int limit = 0;
+
+    if (eff.slots > 0) {
+        return (apr_uint32_t)eff.slots;
+    }
+    if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS ||
+        limit <= 0) {
+        limit = 16;
+    }
+    /* a graceful restart can overlap old and new children: leave room */
+    return (apr_uint32_t)limit + 2;
+}
+
+int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    apr_pool_t *keep = s->process->pool;
+    apr_uint32_t nslots;
+    apr_size_t need;
+    const char *why;
+    apr_status_t rv;
+    void *data = NULL;
+
+    apply_defaults(s);
+    parent_pid = (apr_uint32_t)getpid();
+    /* the first pass only checks the config; pconf is cleared after it */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    generation = (apr_uint32_t)ap_state_query(AP_SQ_CONFIG_GEN);
+    if (!eff.enabled) {
+        return OK;
+    }
+
+    if (!eff.walk) {
+        parent_walk = PW_WALK_OFF;
+        apr_cpystrn(parent_reason, "PoolWatchWalk off", sizeof(parent_reason));
+    } else if (pw_pool_validate(ptemp, &why) == APR_SUCCESS) {
+        parent_walk = mpm_threaded() ? PW_WALK_LOCKED : PW_WALK_EXACT;
+        apr_cpystrn(parent_reason, why, sizeof(parent_reason));
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "PW00001: pool walker on (%s): %s, APR %s",
+                     parent_walk == PW_WALK_EXACT ? "exact" : "locked", why,
+                     apr_version_string());
+    } else {
+        parent_walk = PW_WALK_OFF;
+        apr_cpystrn(parent_reason, why, sizeof(parent_reason));
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "PW00002: pool walker off: %s (APR %s); heap and RSS "
+                     "are still sampled",
+                     why, apr_version_string());
+    }
+
+    /* The segment outlives pconf so that a graceful restart keeps the
+     * figures of children still finishing their requests. */
+    nslots = slot_count();
+    need = pw_shm_size(nslots, (apr_uint32_t)eff.max_pools);
+    apr_pool_userdata_get(&data, PW_SHM_USERDATA, keep);
+    if (data) {
+        apr_shm_t *old = data;
+
+        if (pw_shm_compatible(apr_shm_baseaddr_get(old), apr_shm_size_get(old),
+                              nslots, (apr_uint32_t)eff.max_pools)) {
+            shm = old;
+        } else {
+            /* geometry changed: old children keep their own mapping */
+            apr_shm_destroy(old);
+            apr_pool_userdata_set(NULL, PW_SHM_USERDATA, NULL, keep);
+            shm = NULL;
+        }
+    } else {
+        shm = NULL;
+    }
+    if (shm == NULL) {
+        rv = apr_shm_create(&shm, need, NULL, keep);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "PW00003: cannot create %" APR_SIZE_T_FMT
+                         " bytes of anonymous shared memory",
+                         need);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        pw_shm_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots,
+                    (apr_uint32_t)eff.max_pools);
+        apr_pool_userdata_set(shm, PW_SHM_USERDATA, NULL, keep);
+    }
+    shm_base = apr_shm_baseaddr_get(shm);
+    shm_size = apr_shm_size_get(shm);
+    ((pw_shm_header_t *)shm_base)->generation = generation;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                 "PW00004: shared memory %" APR_SIZE_T_FMT " bytes: %u slots "
+                 "of %d pools",
+                 shm_size, nslots, eff.max_pools);
+    return OK;
+}
+
+static int pid_alive(apr_uint32_t pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+static apr_status_t release_slot(void *data)
+{
+    pw_child_t *ch = data;
+
+    if (ch->active) {
+        pw_shm_release(shm_base, ch->slot, ch->proc.pid, apr_time_now());
+        ch->active = 0;
+    }
+    pw_proc_close(&ch->proc);
+    return APR_SUCCESS;
+}
+
+/* Cleanup on a followed pool: the data packs the entry index and a token,
+ * so a stale registration (the entry was reused) counts nothing. */
+static apr_status_t pool_cleared(void *data)
+{
+    apr_uintptr_t v = (apr_uintptr_t)data;
+    apr_uint32_t idx = (apr_uint32_t)(v & 0xffff);
+    apr_uint32_t token = (apr_uint32_t)(v >> 16);
+
+    if (child.follow && idx < child.nfollow &&
+        child.follow[idx].token == token) {
+        child.follow[idx].clears++;
+        child.follow[idx].registered = 0;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t conn_cleared(void *data)
+{
+    apr_atomic_inc32(&child.conn_clears);
+    return APR_SUCCESS;
+}
+
+/* Registers our clear counter on a pool we may write to right now. */
+static void follow_register(pw_follow_t *f, apr_uint32_t idx)
+{
+    apr_uintptr_t v;
+
+    if (f->registered || idx > 0xffff) {
+        return;
+    }
+    f->token = (++child.token_seq) & 0xffff;
+    v = ((apr_uintptr_t)f->token << 16) | idx;
+    apr_pool_cleanup_register(f->pool, (void *)v, pool_cleared,
+                              apr_pool_cleanup_null);
+    f->registered = 1;
+}
+
+/* State of one walk, passed to the callback. */
+typedef struct walk_ctx_t {
+    pw_child_t *ch;
+    apr_pool_t *conn_pool; /* the current request's c->pool, if any */
+    int conn_depth;        /* inside a connection subtree below this */
+    apr_uint32_t n;        /* records written to ch->table */
+    apr_uint64_t pool_bytes, pool_reserved;
+    int may_register; /* we own every pool: single-threaded */
+    int first;        /* the child's first walk */
+} walk_ctx_t;
+
+static pw_follow_t *follow_find(pw_child_t *ch, apr_pool_t *p,
+                                apr_uint32_t hint, apr_uint32_t *idx)
+{
+    apr_uint32_t i;
+
+    if (hint < ch->nfollow && ch->follow[hint].pool == p) {
+        *idx = hint;
+        return &ch->follow[hint];
+    }
+    for (i = 0; i < ch->nfollow; i++) {
+        if (ch->follow[i].pool == p) {
+            *idx = i;
+            return &ch->follow[i];
+        }
+    }
+    return NULL;
+}
+
+static pw_follow_t *follow_add(pw_child_t *ch, apr_pool_t *p, apr_uint32_t *idx)
+{
+    apr_uint32_t i;
+
+    /* reuse an entry the previous walk did not meet: that pool is gone */
+    for (i = 0; i < ch->nfollow; i++) {
+        if (ch->follow[i].seen + 1 < ch->walks) {
+            break;
+        }
+    }
+    if (i == ch->nfollow) {
+        if (ch->nfollow >= (apr_uint32_t)eff.max_pools) {
+            return NULL;
+        }
+        ch->nfollow++;
+    }
+    memset(&ch->follow[i], 0, sizeof(ch->follow[i]));
+    ch->follow[i].pool = p;
+    /* a new token: a cleanup still registered for the old pool is stale */
+    ch->follow[i].token = (++child.token_seq) & 0xffff;
+    *idx = i;
+    return &ch->follow[i];
+}
+
+static int walk_cb(void *baton, const pw_walk_item_t *it)
+{
+    walk_ctx_t *w = baton;
+    pw_child_t *ch = w->ch;
+    pw_follow_t *f;
+    pw_poolrec_t *rec;
+    apr_uint32_t idx = 0, flags = 0;
+
+    if (w->conn_depth && it->depth <= w->conn_depth) {
+        w->conn_depth = 0; /* left the connection subtree */
+    }
+    if (!w->conn_depth &&
+        (it->pool == w->conn_pool || !strcmp(it->tag, "transaction"))) {
+        w->conn_depth = it->depth;
+    }
+    if (w->conn_depth) {
+        flags |= PW_POOL_CONN;
+    }
+    if (it->opaque) {
+        flags |= PW_POOL_OPAQUE;
+    }
+    if (w->n >= (apr_uint32_t)eff.max_pools) {
+        return 0; /* counted by pools_seen - npools */
+    }
+    rec = &ch->table[w->n];
+    f = follow_find(ch, it->pool, w->n, &idx);
+    if (f == NULL) {
+        f = follow_add(ch, it->pool, &idx);
+        if (f && !w->first && !(flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
+            f->flags |= PW_POOL_NEW;
+            ch->me->pools_new++;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                         "PW00010: pid %u: new long-lived pool %s",
+                         ch->proc.pid, it->path);
+        }
+        if (f) {
+            f->bytes = it->size.bytes;
+        }
+    }
+    apr_cpystrn(rec->tag, it->tag, sizeof(rec->tag));
+    apr_cpystrn(rec->path, it->path, sizeof(rec->path));
+    rec->bytes = it->size.bytes;
+    rec->reserved_bytes = it->size.reserved;
+    rec->nodes = it->size.nodes;
+    rec->depth = (apr_uint32_t)it->depth;
+    rec->growth = 0;
+    rec->clears = 0;
+    rec->first_seen = 0;
+    if (f) {
+        if (!it->opaque) {
+            if (it->size.bytes < f->bytes && !f->registered) {
+                f->clears++; /* pools never shrink but by a clear */
+            }
+            rec->growth = (apr_int64_t)it->size.bytes - (apr_int64_t)f->bytes;
+            f->bytes = it->size.bytes;
+            if (w->may_register && !(flags & PW_POOL_CONN) && !f->registered) {
+                pw_pool_size_t after;
+
+                /* the cleanup record is allocated from the pool itself:
+                 * measure again so it does not show up as growth */
+                follow_register(f, idx);
+                if (pw_pool_size(it->pool, &after) == APR_SUCCESS) {
+                    f->bytes = after.bytes;
+                }
+            }
+        }
+        f->seen = ch->walks;
+        flags |= f->flags & PW_POOL_NEW;
+        rec->clears = f->clears;
+    }
+    if (flags & PW_POOL_CONN) {
+        rec->clears = apr_atomic_read32(&ch->conn_clears);
+    }
+    rec->flags = flags;
+    if (!(flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
+        w->pool_bytes += it->size.bytes;
+        w->pool_reserved += it->size.reserved;
+    }
+    w->n++;
+    return 0;
+}
+
+/* The pools a pool-debug libapr can measure for us: pconf and pchild. */
+static void sample_debug_pools(pw_child_t *ch, walk_ctx_t *w)
+{
+    apr_pool_t *known[2];
+    const char *names[2] = {"process/pconf", "process/pconf/pchild"};
+    int i;
+
+    known[0] = apr_pool_parent_get(ch->pchild);
+    known[1] = ch->pchild;
+    for (i = 0; i < 2 && w->n < (apr_uint32_t)eff.max_pools; i++) {
+        pw_poolrec_t *rec = &ch->table[w->n++];
+        apr_size_t b = known[i] ? ch->num_bytes(known[i], 0) : 0;
+
+        memset(rec, 0, sizeof(*rec));
+        apr_cpystrn(rec->tag, i ? "pchild" : "pconf", sizeof(rec->tag));
+        apr_cpystrn(rec->path, names[i], sizeof(rec->path));
+        rec->bytes = b;
+        rec->depth = (apr_uint32_t)i + 2;
+        w->pool_bytes += b;
+    }
+}
+
+/* One sample. The caller holds ch->sampler (threaded) or is alone. */
+static void sample(pw_child_t *ch, conn_rec *c, apr_uint64_t requests)
+{
+    pw_slot_t *me = ch->me;
+    walk_ctx_t w;
+    pw_walk_t walk;
+    apr_time_t now = apr_time_now();
+    apr_uint64_t heap = pw_proc_heap();
+    apr_uint64_t took_ns = 0;
+    struct timespec t0, t1;
+
+    memset(&w, 0, sizeof(w));
+    w.ch = ch;
+    w.conn_pool = c ? c->pool : NULL;
+    w.may_register = (ch->walk == PW_WALK_EXACT);
+    w.first = (ch->walks == 0);
+    ch->walks++;
+
+    if (eff.rss_interval == 0 || now - ch->last_rss_at >= eff.rss_interval) {
+        apr_uint64_t rss;
+
+        if (pw_proc_rss(&ch->proc, &rss) == APR_SUCCESS) {
+            ch->rss = rss;
+        }
+        ch->last_rss_at = now;
+    }
+
+    pw_slot_write_begin(me);
+    memset(&walk, 0, sizeof(walk));
+    if (ch->walk != PW_WALK_OFF) {
+        apr_status_t rv;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        walk.root = ch->root;
+        walk.tags = ch->tags;
+        walk.fn = walk_cb;
+        walk.baton = &w;
+        walk.max_pools = 100000;
+        if (ch->walk == PW_WALK_LOCKED) {
+            walk.only = ch->global_alloc;
+            apr_thread_mutex_lock(ch->global_mutex);
+            rv = pw_pool_walk(&walk);
+            apr_thread_mutex_unlock(ch->global_mutex);
+        } else {
+            rv = pw_pool_walk(&walk);
+        }
+        if (rv != APR_SUCCESS) {
+            me->walk_errors++;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        took_ns = (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                  (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec;
+        me->pools_seen = walk.visited;
+        me->pools_opaque = walk.opaque;
+        if (walk.visited > w.n) {
+            me->pools_overflow++;
+        }
+    } else if (ch->num_bytes) {
+        sample_debug_pools(ch, &w);
+    }
+    memcpy(pw_slot_pools(me), ch->table, w.n * sizeof(pw_poolrec_t));
+    me->npools = w.n;
+    me->walk_ns = took_ns;
+    me->samples++;
+    me->updated = now;
+    me->heap_bytes = heap;
+    me->rss_bytes = ch->rss;
+    me->pool_bytes = w.pool_bytes;
+    me->pool_reserved_bytes = w.pool_reserved;
+    me->conn_clears = apr_atomic_read32(&ch->conn_clears);
+    if (ch->walks > 1) {
+        me->last_requests = requests - ch->prev_requests;
+        me->last_pool_growth = (apr_int64_t)(w.pool_bytes - ch->prev_pool);
+        me->last_heap_growth = (apr_int64_t)(heap - ch->prev_heap);
+        me->last_rss_growth = (apr_int64_t)(ch->rss - ch->prev_rss);
+    }
+    {
+        pw_sample_t smp;
+
+        smp.requests = requests;
+        smp.time = now;
+        smp.pool_bytes = w.pool_bytes;
+        smp.heap_bytes = heap;
+        smp.rss_bytes = ch->rss;
+        pw_slot_history_add(me, &smp);
+    }
+    pw_slot_write_end(me);
+
+    ch->prev_requests = requests;
+    ch->prev_pool = w.pool_bytes;
+    ch->prev_heap = heap;
+    ch->prev_rss = ch->rss;
+}
+
+void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    pw_child_t *ch = &child;
+    const char *why = NULL;
+    int idx;
+
+    memset(ch, 0, sizeof(*ch));
+    if (!eff.enabled || shm_base == NULL) {
+        return;
+    }
+    pw_proc_open(&ch->proc);
+    ch->threaded = mpm_threaded();
+    ch->pchild = pchild;
+    idx = pw_shm_claim(shm_base, ch->proc.pid, generation, pid_alive,
+                       apr_time_now());
+    if (idx < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "PW00005: pid %u: no free slot in "
+                     "%u; this child is not watched (raise PoolWatchSlots)",
+                     ch->proc.pid, ((pw_shm_header_t *)shm_base)->nslots);
+        pw_proc_close(&ch->proc);
+        return;
+    }
+    ch->slot = idx;
+    ch->me = pw_shm_slot(shm_base, (apr_uint32_t)idx);
+    ch->active = 1;
+
+    /* once per child, never freed: cleanups on pools that outlive pchild
+     * (pconf, process) may still point here at exit */
+    ch->follow = calloc((apr_size_t)eff.max_pools, sizeof(pw_follow_t));
+    ch->table = calloc((apr_size_t)eff.max_pools, sizeof(pw_poolrec_t));
+    ch->tags = calloc(1, sizeof(pw_tagcache_t));
+    if (!ch->follow || !ch->table || !ch->tags) {
+        ch->walk = PW_WALK_OFF;
+        why = "out of memory for the pool tables";
+    } else if (parent_walk == PW_WALK_OFF) {
+        why = parent_reason;
+        ch->num_bytes = (apr_size_t(*)(apr_pool_t *, int))dlsym(
+            RTLD_DEFAULT, "apr_pool_num_bytes");
+        if (ch->num_bytes) {
+            why = "pool-debug libapr: pconf and pchild measured with "
+                  "apr_pool_num_bytes(), no walk";
+        }
+    } else if (pw_pool_validate(pchild, &why) != APR_SUCCESS) {
+        ch->walk = PW_WALK_OFF; /* why says why */
+    } else if (!ch->threaded) {
+        ch->walk = PW_WALK_EXACT;
+        why = "single-threaded child: whole pool tree";
+    } else {
+        ch->global_alloc = apr_pool_allocator_get(pchild);
+        ch->global_mutex =
+            ch->global_alloc ? apr_allocator_mutex_get(ch->global_alloc) : NULL;
+        if (ch->global_mutex == NULL) {
+            ch->walk = PW_WALK_OFF;
+            why = "threaded child whose pools have an allocator without "
+                  "a mutex: walking would race";
+        } else {
+            ch->walk = PW_WALK_LOCKED;
+            why = "threaded child: long-lived pools under the allocator "
+                  "mutex, connection pools from their own threads";
+        }
+    }
+    apr_cpystrn(ch->walk_reason, why ? why : "", sizeof(ch->walk_reason));
+    ch->root = pw_pool_root(pchild);
+    if (ch->threaded &&
+        apr_thread_mutex_create(&ch->sampler, APR_THREAD_MUTEX_DEFAULT,
+                                pchild) != APR_SUCCESS) {
+        ch->walk = PW_WALK_OFF;
+        ch->active = 0;
+        return;
+    }
+
+    pw_slot_write_begin(ch->me);
+    ch->me->walk = ch->walk;
+    apr_cpystrn(ch->me->walk_reason, ch->walk_reason,
+                sizeof(ch->me->walk_reason));
+    pw_slot_write_end(ch->me);
+
+    apr_pool_cleanup_register(pchild, ch, release_slot, apr_pool_cleanup_null);
+    sample(ch, NULL, 0);
+}
+
+int pw_sample_pre_connection(conn_rec *c, void *csd)
+{
+    pw_conn_t *pc;
+
+    if (!child.active || c->master) {
+        return DECLINED;
+    }
+    apr_atomic_inc64(&child.me->connections);
+    /* once per connection, from the connection's own pool */
+    pc = apr_pcalloc(c->pool, sizeof(*pc));
+    ap_set_module_config(c->conn_config, &poolwatch_module, pc);
+    apr_pool_cleanup_register(c->pool, NULL, conn_cleared,
+                              apr_pool_cleanup_null);
+    return DECLINED;
+}
+
+/* The connection's own ring, written as "the last connection that ended a
+ * request". The caller is the connection's thread. */
+static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc)
+{
+    pw_pool_size_t sz;
+    pw_slot_t *me = ch->me;
+
+    if (ch->walk == PW_WALK_OFF || pw_pool_size(c->pool, &sz) != APR_SUCCESS) {
+        return;
+    }
+    pw_slot_write_begin(me);
+    if (me->conn_tag[0] == '\0') {
+        /* a connection pool's tag and place are the same for every
+         * connection of a child: name it once */
+        apr_pool_t *p;
+        char path[PW_PATH_MAX] = "", tmp[PW_PATH_MAX];
+
+        pw_tag_copy(me->conn_tag, sizeof(me->conn_tag),
+                    pw_pool_tag_ptr(c->pool));
+        for (p = c->pool; p && apr_pool_parent_get(p);
+             p = apr_pool_parent_get(p)) {
+            char tag[PW_TAG_MAX];
+
+            pw_tag_copy(tag, sizeof(tag), pw_pool_tag_ptr(p));
+            apr_snprintf(tmp, sizeof(tmp), "%s%s%s", tag, path[0] ? "/" : "",
+                         path);
+            apr_cpystrn(path, tmp, sizeof(path));
+        }
+        apr_cpystrn(me->conn_path, path, sizeof(me->conn_path));
+    }
+    me->conn_bytes = sz.bytes;
+    me->conn_reserved_bytes = sz.reserved;
+    me->conn_requests = pc ? pc->requests : 0;
+    me->conn_clears = apr_atomic_read32(&ch->conn_clears);
+    pw_slot_write_end(me);
+}
+
+int pw_sample_log_transaction(request_rec *r)
+{
+    pw_child_t *ch = &child;
+    conn_rec *c = r->connection;
+    pw_conn_t *pc;
+    apr_uint64_t n;
+
+    if (!ch->active || r->main) {
+        return DECLINED;
+    }
+    n = apr_atomic_inc64(&ch->me->requests) + 1;
+    if (c->master) {
+        return DECLINED; /* HTTP/2 streams: their pools belong to h2 */
+    }
+    pc = ap_get_module_config(c->conn_config, &poolwatch_module);
+    if (pc) {
+        pc->requests++;
+    }
+    if (ch->sampler && apr_thread_mutex_trylock(ch->sampler) != APR_SUCCESS) {
+        return DECLINED; /* another thread samples: never wait */
+    }
+    note_connection(ch, c, pc);
+    if (n % (apr_uint64_t)eff.sample_every == 0) {
+        sample(ch, c, n);
+    }
+    if (ch->sampler) {
+        apr_thread_mutex_unlock(ch->sampler);
+    }
+    return DECLINED;
+}
+
+void pw_sample_now(request_rec *r)
+{
+    pw_child_t *ch = &child;
+
+    if (!ch->active) {
+        return;
+    }
+    /* not the hot path: a reader may wait for the sampling thread */
+    if (ch->sampler) {
+        apr_thread_mutex_lock(ch->sampler);
+    }
+    sample(ch, r->connection, apr_atomic_read64(&ch->me->requests));
+    if (ch->sampler) {
+        apr_thread_mutex_unlock(ch->sampler);
+    }
+}
+
+apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
+{
+    pw_shm_header_t *h = shm_base;
+    apr_uint32_t i, n = 0;
+    const pw_slot_t **kids;
+    apr_uint32_t *slot_of;
+    int threaded = mpm_threaded();
+
+    memset(snap, 0, sizeof(*snap));
+    snap->server.version = ap_get_server_description();
+    snap->server.mpm = ap_show_mpm();
+    snap->server.threaded = threaded;
+    snap->server.generation = generation;
+    snap->server.walk = child.active ? child.walk : parent_walk;
+    snap->server.walk_reason = child.active ? child.walk_reason : parent_reason;
+    snap->server.apr_version = apr_version_string();
+    snap->server.sample_every = (apr_uint32_t)eff.sample_every;
+    snap->server.rss_interval_ms = (apr_uint64_t)(eff.rss_interval / 1000);
+    snap->server.max_pools = (apr_uint32_t)eff.max_pools;
+    snap->server.pid = parent_pid;
+    if (h == NULL) {
+        return APR_ENOTIMPL;
+    }
+    snap->server.slots = h->nslots;
+    snap->server.slots_overflow = apr_atomic_read32(&h->slot_overflow);
+    snap->server.shm_bytes = shm_size;
+    snap->server.max_pools = h->max_pools;
+
+    kids = apr_pcalloc(r->pool, h->nslots * sizeof(*kids));
+    slot_of = apr_pcalloc(r->pool, h->nslots * sizeof(*slot_of));
+    for (i = 0; i < h->nslots; i++) {
+        pw_slot_t *s = pw_shm_slot(shm_base, i);
+        pw_slot_t *copy;
+
+        if (apr_atomic_read32(&s->owner) == 0) {
+            continue;
+        }
+        copy = apr_palloc(r->pool, h->slot_size);
+        if (pw_shm_copy_slot(shm_base, i, copy) != APR_SUCCESS ||
+            copy->owner == 0 || copy->state == PW_SLOT_FREE) {
+            continue; /* busy for 1000 tries, or freed meanwhile */
+        }
+        kids[n] = copy;
+        slot_of[n] = i;
+        n++;
+    }
+    snap->children = kids;
+    snap->slot_of = slot_of;
+    snap->nchildren = n;
+    return APR_SUCCESS;
+}

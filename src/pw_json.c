@@ -1,0 +1,333 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_json: the ?json read-out (schema in the README).
+ *
+ * Small, exact writers: numbers through apr_snprintf with APR's formats,
+ * strings through one escaper that also repairs invalid UTF-8, so hostile
+ * bytes in tags or keys can never break the document.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "pw_json.h"
+
+static void put(pw_out_t *out, const char *s)
+{
+    out->emit(out->baton, s, strlen(s));
+}
+
+static void putn(pw_out_t *out, const char *s, apr_size_t n)
+{
+    if (n) {
+        out->emit(out->baton, s, n);
+    }
+}
+
+const char *pw_walk_name(apr_uint32_t walk)
+{
+    switch (walk) {
+        case PW_WALK_EXACT:
+            return "exact";
+        case PW_WALK_LOCKED:
+            return "locked";
+        default:
+            return "off";
+    }
+}
+
+const char *pw_state_name(apr_uint32_t state)
+{
+    switch (state) {
+        case PW_SLOT_RUNNING:
+            return "running";
+        case PW_SLOT_EXITED:
+            return "exited";
+        default:
+            return "free";
+    }
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+static apr_size_t utf8_len(const unsigned char *s)
+{
+    apr_size_t n, i;
+    apr_uint32_t cp;
+
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0; /* also stops at the terminating NUL */
+        }
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    /* overlong forms, surrogates, beyond U+10FFFF */
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+        return 0;
+    }
+    return n;
+}
+
+void pw_json_string(pw_out_t *out, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)(str ? str : "");
+    const unsigned char *run = s;
+    char esc[8];
+
+    put(out, "\"");
+    while (*s) {
+        const char *rep = NULL;
+        apr_size_t n = utf8_len(s);
+
+        if (n == 1) {
+            if (*s == '"') {
+                rep = "\\\"";
+            } else if (*s == '\\') {
+                rep = "\\\\";
+            } else if (*s == '\n') {
+                rep = "\\n";
+            } else if (*s == '\r') {
+                rep = "\\r";
+            } else if (*s == '\t') {
+                rep = "\\t";
+            } else if (*s < 0x20 || *s == 0x7f) {
+                apr_snprintf(esc, sizeof(esc), "\\u%04x", (unsigned int)*s);
+                rep = esc;
+            }
+        } else if (n == 0) {
+            rep = "\\ufffd";
+            n = 1;
+        }
+        if (rep) {
+            putn(out, (const char *)run, (apr_size_t)(s - run));
+            put(out, rep);
+            s += n;
+            run = s;
+        } else {
+            s += n;
+        }
+    }
+    putn(out, (const char *)run, (apr_size_t)(s - run));
+    put(out, "\"");
+}
+
+static void key(pw_out_t *out, const char *k, int *first)
+{
+    if (!*first) {
+        put(out, ",");
+    }
+    *first = 0;
+    put(out, "\"");
+    put(out, k); /* keys are literals of this file */
+    put(out, "\":");
+}
+
+static void kv_u64(pw_out_t *out, const char *k, apr_uint64_t v, int *first)
+{
+    char buf[32];
+
+    key(out, k, first);
+    apr_snprintf(buf, sizeof(buf), "%" APR_UINT64_T_FMT, v);
+    put(out, buf);
+}
+
+static void kv_i64(pw_out_t *out, const char *k, apr_int64_t v, int *first)
+{
+    char buf[32];
+
+    key(out, k, first);
+    apr_snprintf(buf, sizeof(buf), "%" APR_INT64_T_FMT, v);
+    put(out, buf);
+}
+
+static void kv_str(pw_out_t *out, const char *k, const char *v, int *first)
+{
+    key(out, k, first);
+    pw_json_string(out, v);
+}
+
+static void kv_bool(pw_out_t *out, const char *k, int v, int *first)
+{
+    key(out, k, first);
+    put(out, v ? "true" : "false");
+}
+
+/* apr_time_t as unix seconds with milliseconds. */
+static void kv_time(pw_out_t *out, const char *k, apr_int64_t t, int *first)
+{
+    char buf[40];
+
+    key(out, k, first);
+    if (t < 0) {
+        t = 0;
+    }
+    apr_snprintf(buf, sizeof(buf), "%" APR_INT64_T_FMT ".%03d",
+                 t / APR_USEC_PER_SEC, (int)((t % APR_USEC_PER_SEC) / 1000));
+    put(out, buf);
+}
+
+/* Bounded copy of a fixed-size field: slot copies come from shared memory
+ * another process wrote, so a missing NUL must not run off the end. */
+static const char *field(char *dst, const char *src, apr_size_t len)
+{
+    memcpy(dst, src, len);
+    dst[len - 1] = '\0';
+    return dst;
+}
+
+static void render_server(pw_out_t *out, const pw_server_info_t *sv)
+{
+    int f = 1;
+
+    put(out, "\"server\":{");
+    kv_str(out, "version", sv->version, &f);
+    kv_str(out, "mpm", sv->mpm, &f);
+    kv_bool(out, "threaded", sv->threaded, &f);
+    kv_u64(out, "generation", sv->generation, &f);
+    kv_str(out, "walk", pw_walk_name(sv->walk), &f);
+    kv_str(out, "walk_reason", sv->walk_reason, &f);
+    kv_str(out, "apr_version", sv->apr_version, &f);
+    kv_u64(out, "slots", sv->slots, &f);
+    kv_u64(out, "slots_overflow", sv->slots_overflow, &f);
+    kv_u64(out, "max_pools", sv->max_pools, &f);
+    kv_u64(out, "shm_bytes", sv->shm_bytes, &f);
+    kv_u64(out, "sample_every", sv->sample_every, &f);
+    kv_u64(out, "rss_interval_ms", sv->rss_interval_ms, &f);
+    kv_u64(out, "pid", sv->pid, &f);
+    put(out, "}");
+}
+
+static void render_pool(pw_out_t *out, const pw_poolrec_t *pr)
+{
+    char tag[PW_TAG_MAX], path[PW_PATH_MAX];
+    int f = 1;
+
+    put(out, "{");
+    kv_str(out, "tag", field(tag, pr->tag, sizeof(tag)), &f);
+    kv_str(out, "path", field(path, pr->path, sizeof(path)), &f);
+    kv_u64(out, "bytes", pr->bytes, &f);
+    kv_u64(out, "reserved_bytes", pr->reserved_bytes, &f);
+    kv_u64(out, "nodes", pr->nodes, &f);
+    kv_u64(out, "clears", pr->clears, &f);
+    kv_i64(out, "growth", pr->growth, &f);
+    kv_u64(out, "depth", pr->depth, &f);
+    kv_bool(out, "connection", (pr->flags & PW_POOL_CONN) != 0, &f);
+    kv_bool(out, "opaque", (pr->flags & PW_POOL_OPAQUE) != 0, &f);
+    kv_bool(out, "new", (pr->flags & PW_POOL_NEW) != 0, &f);
+    put(out, "}");
+}
+
+static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
+                         apr_uint32_t max_pools)
+{
+    char tag[PW_TAG_MAX], path[PW_PATH_MAX], reason[PW_REASON_MAX];
+    const pw_poolrec_t *pools = (const pw_poolrec_t *)(const void *)(s + 1);
+    apr_uint32_t i, n = s->npools < max_pools ? s->npools : max_pools;
+    int f = 1;
+
+    put(out, "{");
+    kv_u64(out, "pid", s->owner, &f);
+    kv_u64(out, "slot", slot, &f);
+    kv_u64(out, "generation", s->generation, &f);
+    kv_str(out, "state", pw_state_name(s->state), &f);
+    kv_time(out, "started", s->started, &f);
+    kv_time(out, "updated", s->updated, &f);
+    kv_u64(out, "requests", s->requests, &f);
+    kv_u64(out, "connections", s->connections, &f);
+    kv_u64(out, "samples", s->samples, &f);
+    kv_u64(out, "rss_bytes", s->rss_bytes, &f);
+    kv_u64(out, "heap_bytes", s->heap_bytes, &f);
+    kv_u64(out, "pool_bytes", s->pool_bytes, &f);
+    kv_u64(out, "pool_reserved_bytes", s->pool_reserved_bytes, &f);
+    kv_u64(out, "pools_seen", s->pools_seen, &f);
+    kv_u64(out, "pools_opaque", s->pools_opaque, &f);
+    kv_u64(out, "pools_new", s->pools_new, &f);
+    kv_u64(out, "pools_overflow", s->pools_overflow, &f);
+    kv_u64(out, "walk_errors", s->walk_errors, &f);
+    kv_str(out, "walk", pw_walk_name(s->walk), &f);
+    kv_str(out, "walk_reason", field(reason, s->walk_reason, sizeof(reason)),
+           &f);
+    kv_u64(out, "walk_ns", s->walk_ns, &f);
+
+    key(out, "last_interval", &f);
+    {
+        int g = 1;
+
+        put(out, "{");
+        kv_u64(out, "requests", s->last_requests, &g);
+        kv_i64(out, "pool_growth", s->last_pool_growth, &g);
+        kv_i64(out, "heap_growth", s->last_heap_growth, &g);
+        kv_i64(out, "rss_growth", s->last_rss_growth, &g);
+        put(out, "}");
+    }
+    key(out, "connection", &f);
+    {
+        int g = 1;
+
+        put(out, "{");
+        kv_str(out, "tag", field(tag, s->conn_tag, sizeof(tag)), &g);
+        kv_str(out, "path", field(path, s->conn_path, sizeof(path)), &g);
+        kv_u64(out, "bytes", s->conn_bytes, &g);
+        kv_u64(out, "reserved_bytes", s->conn_reserved_bytes, &g);
+        kv_u64(out, "requests", s->conn_requests, &g);
+        kv_u64(out, "clears", s->conn_clears, &g);
+        put(out, "}");
+    }
+    key(out, "pools", &f);
+    put(out, "[");
+    for (i = 0; i < n; i++) {
+        if (i) {
+            put(out, ",");
+        }
+        render_pool(out, &pools[i]);
+    }
+    put(out, "]");
+
+    key(out, "history", &f);
+    put(out, "[");
+    for (i = 0; i < s->hist_count && i < PW_HISTORY; i++) {
+        const pw_sample_t *h = pw_slot_history_at(s, i);
+        char buf[160];
+
+        apr_snprintf(buf, sizeof(buf),
+                     "%s[%" APR_UINT64_T_FMT ",%" APR_INT64_T_FMT
+                     ",%" APR_UINT64_T_FMT ",%" APR_UINT64_T_FMT
+                     ",%" APR_UINT64_T_FMT "]",
+                     i ? "," : "", h->requests, h->time / 1000, h->pool_bytes,
+                     h->heap_bytes, h->rss_bytes);
+        put(out, buf);
+    }
+    put(out, "]}");
+}
+
+void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap)
+{
+    apr_uint32_t i;
+
+    put(out, "{");
+    render_server(out, &snap->server);
+    put(out, ",\"children\":[");
+    for (i = 0; i < snap->nchildren; i++) {
+        if (i) {
+            put(out, ",");
+        }
+        render_child(out, snap->children[i], snap->slot_of[i],
+                     snap->server.max_pools);
+    }
+    put(out, "]}\n");
+}

@@ -1,0 +1,85 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_proc: heap and RSS of the calling process (see pw_proc.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include "pw_proc.h"
+
+apr_status_t pw_proc_open(pw_proc_t *pp)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+
+    pp->page_size = ps > 0 ? (apr_size_t)ps : 4096;
+    pp->pid = (apr_uint32_t)getpid();
+    pp->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    return pp->statm_fd < 0 ? APR_FROM_OS_ERROR(errno) : APR_SUCCESS;
+}
+
+void pw_proc_close(pw_proc_t *pp)
+{
+    if (pp->statm_fd >= 0) {
+        close(pp->statm_fd);
+        pp->statm_fd = -1;
+    }
+}
+
+apr_status_t pw_proc_parse_statm(const char *buf, apr_size_t len,
+                                 apr_uint64_t *resident_pages)
+{
+    apr_size_t i = 0;
+    apr_uint64_t v = 0;
+    int digits = 0;
+
+    /* "size resident shared text lib data dt": skip the first field */
+    while (i < len && buf[i] >= '0' && buf[i] <= '9') {
+        i++;
+    }
+    if (i == 0 || i >= len || buf[i] != ' ') {
+        return APR_EINVAL;
+    }
+    i++;
+    while (i < len && buf[i] >= '0' && buf[i] <= '9' && digits < 19) {
+        v = v * 10 + (apr_uint64_t)(buf[i] - '0');
+        i++;
+        digits++;
+    }
+    if (digits == 0 || digits == 19 ||
+        (i < len && buf[i] != ' ' && buf[i] != '\n')) {
+        return APR_EINVAL;
+    }
+    *resident_pages = v;
+    return APR_SUCCESS;
+}
+
+apr_status_t pw_proc_rss(pw_proc_t *pp, apr_uint64_t *rss)
+{
+    char buf[128];
+    ssize_t n;
+    apr_uint64_t pages;
+    apr_status_t rv;
+
+    if (pp->statm_fd < 0 || pp->pid != (apr_uint32_t)getpid()) {
+        return APR_ENOTIMPL;
+    }
+    n = pread(pp->statm_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) {
+        return n < 0 ? APR_FROM_OS_ERROR(errno) : APR_EOF;
+    }
+    buf[n] = '\0';
+    rv = pw_proc_parse_statm(buf, (apr_size_t)n, &pages);
+    if (rv == APR_SUCCESS) {
+        *rss = pages * pp->page_size;
+    }
+    return rv;
+}
+
+apr_uint64_t pw_proc_heap(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    return (apr_uint64_t)mi.uordblks + (apr_uint64_t)mi.hblkhd;
+}

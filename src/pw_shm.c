@@ -1,0 +1,214 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_shm: geometry, slot claims and the seqlock of the shared segment
+ * (layout drawn in pw_shm.h).
+ *
+ * The trap: readers are other processes that may copy a slot while its
+ * writer is half way through. The sequence counter is bumped to odd before
+ * and to even after a write; a reader keeps a copy only if it saw the same
+ * even value before and after copying. apr_atomic_* are full barriers on
+ * every platform APR supports, which is what orders the plain stores.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include <apr_atomic.h>
+
+#include "pw_shm.h"
+
+#define PW_ALIGN64(n) (((n) + 63u) & ~(apr_size_t)63u)
+
+static apr_size_t header_size(void)
+{
+    return PW_ALIGN64(sizeof(pw_shm_header_t));
+}
+
+static apr_size_t slot_size(apr_uint32_t max_pools)
+{
+    return PW_ALIGN64(sizeof(pw_slot_t) +
+                      (apr_size_t)max_pools * sizeof(pw_poolrec_t));
+}
+
+apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools)
+{
+    return header_size() + (apr_size_t)nslots * slot_size(max_pools);
+}
+
+apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
+                         apr_uint32_t max_pools)
+{
+    pw_shm_header_t *h = base;
+
+    if (base == NULL || nslots == 0 || len < pw_shm_size(nslots, max_pools)) {
+        return APR_EINVAL;
+    }
+    memset(base, 0, pw_shm_size(nslots, max_pools));
+    h->version = PW_SHM_VERSION;
+    h->header_size = (apr_uint32_t)header_size();
+    h->slot_size = (apr_uint32_t)slot_size(max_pools);
+    h->nslots = nslots;
+    h->max_pools = max_pools;
+    h->created = apr_time_now();
+    /* magic last: a reader that sees it sees the geometry too */
+    apr_atomic_set32(&h->magic, PW_SHM_MAGIC);
+    return APR_SUCCESS;
+}
+
+int pw_shm_compatible(const void *base, apr_size_t len, apr_uint32_t nslots,
+                      apr_uint32_t max_pools)
+{
+    const pw_shm_header_t *h = base;
+
+    return base != NULL && len >= pw_shm_size(nslots, max_pools) &&
+           h->magic == PW_SHM_MAGIC && h->version == PW_SHM_VERSION &&
+           h->header_size == header_size() &&
+           h->slot_size == slot_size(max_pools) && h->nslots == nslots &&
+           h->max_pools == max_pools;
+}
+
+pw_slot_t *pw_shm_slot(void *base, apr_uint32_t i)
+{
+    pw_shm_header_t *h = base;
+
+    if (base == NULL || i >= h->nslots) {
+        return NULL;
+    }
+    return (pw_slot_t *)(void *)((char *)base + h->header_size +
+                                 (apr_size_t)i * h->slot_size);
+}
+
+pw_poolrec_t *pw_slot_pools(pw_slot_t *slot)
+{
+    return (pw_poolrec_t *)(void *)(slot + 1);
+}
+
+/* Resets a freshly claimed slot; the owner field is already ours. */
+static void slot_reset(pw_shm_header_t *h, pw_slot_t *s, apr_uint32_t gen,
+                       apr_time_t now)
+{
+    pw_slot_write_begin(s);
+    memset((char *)s + offsetof(pw_slot_t, state), 0,
+           h->slot_size - offsetof(pw_slot_t, state));
+    s->state = PW_SLOT_RUNNING;
+    s->generation = gen;
+    s->started = s->updated = now;
+    pw_slot_write_end(s);
+}
+
+int pw_shm_claim(void *base, apr_uint32_t pid, apr_uint32_t generation,
+                 pw_alive_fn *alive, apr_time_t now)
+{
+    pw_shm_header_t *h = base;
+    apr_uint32_t i, tries;
+
+    if (base == NULL || pid == 0) {
+        return -1;
+    }
+    /* a few rounds: another child may win the slot we picked */
+    for (tries = 0; tries < 4; tries++) {
+        int pick = -1;
+        apr_int64_t oldest = 0;
+        apr_uint32_t seen = 0;
+
+        for (i = 0; i < h->nslots; i++) {
+            pw_slot_t *s = pw_shm_slot(base, i);
+            apr_uint32_t o = apr_atomic_read32(&s->owner);
+
+            if (o == 0) {
+                pick = (int)i;
+                seen = 0;
+                break;
+            }
+            if (s->state == PW_SLOT_EXITED || (alive && !alive(o))) {
+                /* reuse the one that stopped longest ago */
+                apr_int64_t t =
+                    s->state == PW_SLOT_EXITED ? s->exited : s->updated;
+
+                if (pick < 0 || t < oldest) {
+                    pick = (int)i;
+                    oldest = t;
+                    seen = o;
+                }
+            }
+        }
+        if (pick < 0) {
+            break;
+        }
+        if (apr_atomic_cas32(&pw_shm_slot(base, (apr_uint32_t)pick)->owner, pid,
+                             seen) == seen) {
+            slot_reset(h, pw_shm_slot(base, (apr_uint32_t)pick), generation,
+                       now);
+            return pick;
+        }
+    }
+    apr_atomic_inc32(&h->slot_overflow);
+    return -1;
+}
+
+void pw_shm_release(void *base, int idx, apr_uint32_t pid, apr_time_t now)
+{
+    pw_slot_t *s;
+
+    if (base == NULL || idx < 0 ||
+        (s = pw_shm_slot(base, (apr_uint32_t)idx)) == NULL ||
+        apr_atomic_read32(&s->owner) != pid) {
+        return;
+    }
+    pw_slot_write_begin(s);
+    s->state = PW_SLOT_EXITED;
+    s->exited = now;
+    pw_slot_write_end(s);
+}
+
+void pw_slot_write_begin(pw_slot_t *slot)
+{
+    apr_atomic_inc32(&slot->seq); /* odd: readers retry */
+}
+
+void pw_slot_write_end(pw_slot_t *slot)
+{
+    apr_atomic_inc32(&slot->seq); /* even again */
+}
+
+apr_status_t pw_shm_copy_slot(const void *base, apr_uint32_t i, void *dst)
+{
+    const pw_shm_header_t *h = base;
+    pw_slot_t *s = pw_shm_slot((void *)base, i);
+    int tries;
+
+    if (s == NULL) {
+        return APR_EINVAL;
+    }
+    for (tries = 0; tries < 1000; tries++) {
+        apr_uint32_t before = apr_atomic_read32(&s->seq);
+
+        if (before & 1) {
+            continue;
+        }
+        memcpy(dst, s, h->slot_size);
+        if (apr_atomic_read32(&s->seq) == before) {
+            return APR_SUCCESS;
+        }
+    }
+    return APR_EAGAIN;
+}
+
+void pw_slot_history_add(pw_slot_t *slot, const pw_sample_t *smp)
+{
+    slot->hist[slot->hist_next % PW_HISTORY] = *smp;
+    slot->hist_next = (slot->hist_next + 1) % PW_HISTORY;
+    if (slot->hist_count < PW_HISTORY) {
+        slot->hist_count++;
+    }
+}
+
+const pw_sample_t *pw_slot_history_at(const pw_slot_t *slot, apr_uint32_t n)
+{
+    apr_uint32_t first;
+
+    if (n >= slot->hist_count) {
+        return NULL;
+    }
+    first = (slot->hist_next + PW_HISTORY - slot->hist_count) % PW_HISTORY;
+    return &slot->hist[(first + n) % PW_HISTORY];
+}
