@@ -143,7 +143,8 @@ typedef struct pw_shm_header_t {
 /* Bytes needed for nslots slots of max_pools pools each. */
 apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools);
 
-/* Lays out a zeroed segment. Returns APR_EINVAL if len is too small. */
+/* Lays out a segment whose slots are zero (a fresh anonymous mapping, or
+ * calloc): only the header is written. APR_EINVAL if len is too small. */
 apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
                          apr_uint32_t max_pools);
 

@@ -56,6 +56,9 @@ struct pw_mirror_t {
  * of 8 KiB is 512 MiB in one pool. */
 #define PW_MAX_NODES 65536
 
+/* Siblings remembered per level to number duplicate tags. */
+#define PW_SIBLINGS_NAMED 16
+
 static int pw_usable = 0;
 
 int pw_pool_usable(void)
@@ -201,7 +204,9 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
                        apr_size_t plen, int depth)
 {
     pw_mirror_t *c;
-    char tmp[PW_TAG_MAX];
+    char tmp[PW_TAG_MAX], comp[PW_TAG_MAX + 12];
+    char sib[PW_SIBLINGS_NAMED][PW_TAG_MAX];
+    unsigned int nsib = 0, k, dup;
 
     if ((unsigned int)depth > w->max_depth) {
         w->truncated = 1;
@@ -233,13 +238,29 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
                 w->opaque++;
             }
         }
-        tlen = strlen(item.tag);
+        /* siblings with one tag (per-thread pools, untagged ones) get
+         * "#2", "#3"... so that each path names one pool */
+        dup = 1;
+        for (k = 0; k < nsib; k++) {
+            if (!strcmp(sib[k], item.tag)) {
+                dup++;
+            }
+        }
+        if (nsib < PW_SIBLINGS_NAMED) {
+            apr_cpystrn(sib[nsib++], item.tag, PW_TAG_MAX);
+        }
+        if (dup > 1) {
+            apr_snprintf(comp, sizeof(comp), "%s#%u", item.tag, dup);
+        } else {
+            apr_cpystrn(comp, item.tag, sizeof(comp));
+        }
+        tlen = strlen(comp);
         nlen = plen + (plen ? 1 : 0) + tlen;
         if (nlen < PW_PATH_MAX) {
             if (plen) {
                 path[plen] = '/';
             }
-            memcpy(path + plen + (plen ? 1 : 0), item.tag, tlen + 1);
+            memcpy(path + plen + (plen ? 1 : 0), comp, tlen + 1);
         } else {
             nlen = plen; /* too deep to name: keep the parent's path */
             w->truncated = 1;

@@ -42,7 +42,9 @@ apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
     if (base == NULL || nslots == 0 || len < pw_shm_size(nslots, max_pools)) {
         return APR_EINVAL;
     }
-    memset(base, 0, pw_shm_size(nslots, max_pools));
+    /* only the header: the slots of a fresh mapping are zero already, and
+     * leaving them untouched keeps unused slots out of RSS */
+    memset(base, 0, header_size());
     h->version = PW_SHM_VERSION;
     h->header_size = (apr_uint32_t)header_size();
     h->slot_size = (apr_uint32_t)slot_size(max_pools);
