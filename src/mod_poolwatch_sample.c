@@ -131,7 +131,9 @@ static void apply_defaults(server_rec *s)
     }
     if (eff.sample_every == PW_UNSET) {
         /* under -X a developer reloads one URL: sample every request */
-        eff.sample_every = ap_exists_config_define("ONE_PROCESS")
+        /* -X defines DEBUG; -DONE_PROCESS is its long form */
+        eff.sample_every = (ap_exists_config_define("DEBUG") ||
+                            ap_exists_config_define("ONE_PROCESS"))
                                ? 1
                                : PW_DEFAULT_SAMPLE_EVERY;
     }
