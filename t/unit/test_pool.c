@@ -736,6 +736,28 @@ START_TEST(test_walk_duplicate_tags)
 }
 END_TEST
 
+/* pw_pool.c: duplicate tags are numbered "so that each path names one
+ * pool". A threaded MPM keeps one "transaction" pool per connection under
+ * pconf: far more than 16 siblings with one tag. */
+START_TEST(test_walk_many_duplicates_unique)
+{
+    pw_walk_t w;
+    walklog_t log;
+    int i;
+
+    for (i = 0; i < 12; i++) {
+        new_pool(root, "other");
+    }
+    for (i = 0; i < 24; i++) {
+        new_pool(root, "transaction");
+    }
+    walk_init(&w, &log);
+    ck_assert_int_eq(pw_pool_walk(&w), APR_SUCCESS);
+    ck_assert_int_eq(log.n, 36);
+    check_paths_unique(&log);
+}
+END_TEST
+
 /* ---- fake pools: a ring the walker does not understand ---------------- */
 
 /* A stand-in for struct apr_pool_t (release layout: 15 pointers). */
@@ -990,6 +1012,7 @@ Suite *pw_pool_suite(void)
     tcase_add_test(tc, test_walk_only_allocator);
     tcase_add_test(tc, test_walk_long_paths);
     tcase_add_test(tc, test_walk_duplicate_tags);
+    tcase_add_test(tc, test_walk_many_duplicates_unique);
     tcase_add_test(tc, test_walk_fake_broken_ring);
     suite_add_tcase(s, tc);
 

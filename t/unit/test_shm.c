@@ -253,6 +253,22 @@ START_TEST(test_claim_reuses_dead_owner)
 }
 END_TEST
 
+/* pw_shm.h: "a free one first, else the one whose child exited longest ago,
+ * else one whose owner is dead". A crashed child's figures are the ones
+ * worth keeping longest. */
+START_TEST(test_claim_prefers_exited_over_dead)
+{
+    void *base = new_segment(2, 4);
+
+    ck_assert_int_eq(pw_shm_claim(base, 101, 1, NULL, 10), 0);
+    ck_assert_int_eq(pw_shm_claim(base, 102, 1, NULL, 10), 1);
+    pw_shm_release(base, 1, 102, 500); /* exited at 500 */
+    set_dead(101, 0);                  /* 101 died, last update at 10 */
+    ck_assert_int_eq(pw_shm_claim(base, 103, 1, alive_unless_listed, 600), 1);
+    free(base);
+}
+END_TEST
+
 START_TEST(test_release_keeps_figures)
 {
     void *base = new_segment(2, 4);
@@ -555,6 +571,7 @@ Suite *pw_shm_suite(void)
     tcase_add_test(tc, test_claim_overflow);
     tcase_add_test(tc, test_claim_reuses_oldest_exited);
     tcase_add_test(tc, test_claim_reuses_dead_owner);
+    tcase_add_test(tc, test_claim_prefers_exited_over_dead);
     tcase_add_test(tc, test_release_keeps_figures);
     tcase_add_test(tc, test_claim_race_between_processes);
     suite_add_tcase(s, tc);
