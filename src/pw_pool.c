@@ -56,7 +56,7 @@ struct pw_mirror_t {
  * of 8 KiB is 512 MiB in one pool. */
 #define PW_MAX_NODES 65536
 
-/* Siblings remembered per level to number duplicate tags. */
+/* Distinct sibling tags counted per level to number duplicates. */
 #define PW_SIBLINGS_NAMED 16
 
 static int pw_usable = 0;
@@ -206,7 +206,8 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
     pw_mirror_t *c;
     char tmp[PW_TAG_MAX], comp[PW_TAG_MAX + 12];
     char sib[PW_SIBLINGS_NAMED][PW_TAG_MAX];
-    unsigned int nsib = 0, k, dup;
+    unsigned int sibn[PW_SIBLINGS_NAMED];
+    unsigned int nsib = 0, k, dup, pos = 0;
 
     if ((unsigned int)depth > w->max_depth) {
         w->truncated = 1;
@@ -240,17 +241,28 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
         }
         /* siblings with one tag (per-thread pools, untagged ones) get
          * "#2", "#3"... so that each path names one pool */
-        dup = 1;
+        /* count per distinct tag; once the table is full, a tag it
+         * does not hold is named by its position, which is unique too */
+        dup = 0;
         for (k = 0; k < nsib; k++) {
             if (!strcmp(sib[k], item.tag)) {
-                dup++;
+                dup = ++sibn[k];
+                break;
             }
         }
-        if (nsib < PW_SIBLINGS_NAMED) {
-            apr_cpystrn(sib[nsib++], item.tag, PW_TAG_MAX);
+        if (k == nsib) {
+            if (nsib < PW_SIBLINGS_NAMED) {
+                apr_cpystrn(sib[nsib], item.tag, PW_TAG_MAX);
+                sibn[nsib++] = dup = 1;
+            } else {
+                dup = 0;
+            }
         }
+        pos++;
         if (dup > 1) {
             apr_snprintf(comp, sizeof(comp), "%s#%u", item.tag, dup);
+        } else if (dup == 0) {
+            apr_snprintf(comp, sizeof(comp), "%s@%u", item.tag, pos);
         } else {
             apr_cpystrn(comp, item.tag, sizeof(comp));
         }

@@ -108,7 +108,7 @@ int pw_shm_claim(void *base, apr_uint32_t pid, apr_uint32_t generation,
     }
     /* a few rounds: another child may win the slot we picked */
     for (tries = 0; tries < 4; tries++) {
-        int pick = -1;
+        int pick = -1, pick_rank = 2;
         apr_int64_t oldest = 0;
         apr_uint32_t seen = 0;
 
@@ -122,12 +122,16 @@ int pw_shm_claim(void *base, apr_uint32_t pid, apr_uint32_t generation,
                 break;
             }
             if (s->state == PW_SLOT_EXITED || (alive && !alive(o))) {
-                /* reuse the one that stopped longest ago */
-                apr_int64_t t =
-                    s->state == PW_SLOT_EXITED ? s->exited : s->updated;
+                /* exited slots before dead owners' (a crashed child's
+                 * figures are worth keeping longest), then the one that
+                 * stopped longest ago */
+                int rank = s->state == PW_SLOT_EXITED ? 0 : 1;
+                apr_int64_t t = rank == 0 ? s->exited : s->updated;
 
-                if (pick < 0 || t < oldest) {
+                if (pick < 0 || rank < pick_rank ||
+                    (rank == pick_rank && t < oldest)) {
                     pick = (int)i;
+                    pick_rank = rank;
                     oldest = t;
                     seen = o;
                 }
