@@ -6,6 +6,7 @@
   server          a started server with mod_poolwatch (skipped when the module
                   is not built, unless PW_REQUIRE_POOLWATCH=1)
   pwtest_server   a started server that needs only mod_pwtest
+  need_poolwatch  skips (or fails) a test when mod_poolwatch is not built
 
 PW_WITHOUT_POOLWATCH=1 runs everything without mod_poolwatch (tests that need
 it are skipped): for working on the harness before the module builds.
@@ -74,10 +75,17 @@ def httpd_factory(request):
                             f"test:\n{srv._tail()}")
         crashes = srv.crashes()
         if crashes:
+            cores = srv.cores()
             problems.append(f"{srv.name}: error_log {srv.error_log} shows:\n"
-                            + "\n".join(crashes[:40]))
+                            + "\n".join(crashes[:40])
+                            + (f"\ncores: {cores}" if cores else ""))
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def need_poolwatch():
+    _need_poolwatch()
 
 
 @pytest.fixture

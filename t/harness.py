@@ -28,6 +28,9 @@ MODULE_SO = TOP / ".libs" / "mod_poolwatch.so"
 TESTMOD_SO = TOP / "t" / "modules" / ".libs" / "mod_pwtest.so"
 APACHE2 = os.environ.get("PW_APACHE2", "/usr/sbin/apache2")
 MPMS = ("prefork", "worker", "event")
+# PW_CORE=1: children may dump core into <root>/run (CoreDumpDirectory), to
+# debug a crash the error_log scan reports.
+CORES = os.environ.get("PW_CORE", "") not in ("", "0")
 
 # Lines of error_log that mean a crash or a module complaint.  Matched per
 # line; "[x:emerg]" style covers the core and every module.
@@ -67,6 +70,12 @@ def poolwatch_available():
 
 def safe_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:120]
+
+
+def _allow_core():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE,
+                       (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 class StartError(Exception):
@@ -121,10 +130,18 @@ class Httpd:
         for key, val in (("@ROOT@", str(self.root)), ("@PORT@", str(port)),
                          ("@MPM@", self.mpm), ("@MODULE@", module),
                          ("@TESTMOD@", str(TESTMOD_SO)),
-                         ("@EXTRA@", self.extra)):
+                         ("@EXTRA@", self.extra + self._core_directive())):
             text = text.replace(key, val)
         self.conf.write_text(text)
         return self.conf
+
+    def _core_directive(self):
+        if not CORES:
+            return ""
+        return f'\nCoreDumpDirectory "{self.root}/run"\n'
+
+    def cores(self):
+        return sorted(str(p) for p in (self.root / "run").glob("core*"))
 
     def configtest(self):
         """apache2 -t on the rendered config: (returncode, output)."""
@@ -149,7 +166,8 @@ class Httpd:
                 [APACHE2, "-f", str(self.conf), "-d", str(self.root),
                  "-D", "FOREGROUND"],
                 stdin=subprocess.DEVNULL, stdout=self._stdout,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_allow_core if CORES else None)
             if self._wait_ready(timeout):
                 return self
             last = self._tail()
@@ -361,8 +379,14 @@ def pconf_pool(child):
 
 
 def connection_pool(child):
-    return pool_where(child, lambda p: p.get("connection") is True,
-                      "with connection=true")
+    """c->pool in pools[] (prefork): the shallowest pool with
+    connection=true; its subpools (request, ...) carry the flag too."""
+    conn = [p for p in child["pools"] if p.get("connection") is True]
+    assert conn, (f"no pool with connection=true in child {child['pid']}: "
+                  f"{[p['path'] for p in child['pools']]}")
+    top = min(p["depth"] for p in conn)
+    return pool_where(child, lambda p: p.get("connection") is True
+                      and p["depth"] == top, "with connection=true on top")
 
 
 class Deadline:

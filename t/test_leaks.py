@@ -1,0 +1,149 @@
+"""Known leaks from mod_pwtest show up, byte-exact, in /poolwatch?json.
+
+Each run uses ONE keep-alive connection: the child that serves the leaks also
+serves the readings, and it samples itself just before rendering, so the
+reading after N leaks sees them all.  The serving child is found by the pid
+in the leak answer.  Pools grow by align8(n) per palloc (APR rounds up to 8);
+the tolerance is 8 bytes per request.
+
+  warm-up leak, reading A, N leaks, reading B:  B - A ~ N * align8(n)
+
+The connection figure is measured at the end of each request, so reading A
+shows c->pool after the warm-up and B after the Nth leak: the difference is
+again N leaks.
+"""
+
+import pytest
+
+from harness import (Deadline, align8, child_of, connection_pool,
+                     pchild_pool, pconf_pool)
+
+N = 50
+
+
+def leak_run(srv, what, n, count=N):
+    """Warm up, read, leak count times, read; returns (pid, before, after)."""
+    deadline = Deadline(60)
+    with srv.client() as c:
+        pid = c.leak(what, n)
+        before = child_of(c.poolwatch(), pid)
+        for _ in range(count):
+            deadline.check("leak run")
+            assert c.leak(what, n) == pid, "the connection changed child"
+        after = child_of(c.poolwatch(), pid)
+    return pid, before, after
+
+
+def assert_pool_leak(delta, n, what):
+    got = delta / N
+    assert abs(got - align8(n)) <= 8, (
+        f"{what}: grew {delta} B over {N} requests = {got:.1f} B/request, "
+        f"expected {align8(n)} +- 8")
+
+
+@pytest.mark.parametrize("n", [32, 100])
+def test_conn_leak(server, mpm, n):
+    _, before, after = leak_run(server, "conn", n)
+    delta = after["connection"]["bytes"] - before["connection"]["bytes"]
+    assert_pool_leak(delta, n, "connection.bytes")
+    # The same connection, N leaks and one reading later.
+    assert after["connection"]["path"] == before["connection"]["path"]
+    assert after["connection"]["requests"] - \
+        before["connection"]["requests"] == N + 1, after["connection"]
+    if mpm == "prefork":
+        # The exact walk sees the connection pool in pools[] too.
+        delta = connection_pool(after)["bytes"] - \
+            connection_pool(before)["bytes"]
+        assert_pool_leak(delta, n, "pools[connection=true].bytes")
+    # Nothing long-lived grew.
+    assert pchild_pool(after)["bytes"] == pchild_pool(before)["bytes"]
+    assert pconf_pool(after)["bytes"] == pconf_pool(before)["bytes"]
+
+
+def test_pchild_leak(server, mpm):
+    n = 1024
+    _, before, after = leak_run(server, "pchild", n)
+    delta = pchild_pool(after)["bytes"] - pchild_pool(before)["bytes"]
+    assert_pool_leak(delta, n, "pchild bytes")
+    assert pconf_pool(after)["bytes"] == pconf_pool(before)["bytes"]
+    assert after["pool_bytes"] - before["pool_bytes"] >= N * n
+
+
+def test_pconf_leak(server, mpm):
+    n = 24
+    _, before, after = leak_run(server, "pconf", n)
+    delta = pconf_pool(after)["bytes"] - pconf_pool(before)["bytes"]
+    assert_pool_leak(delta, n, "process/pconf bytes")
+    assert pchild_pool(after)["bytes"] == pchild_pool(before)["bytes"]
+
+
+@pytest.mark.parametrize("what", ["malloc", "freebig"])
+def test_malloc_leak(server, mpm, what):
+    n = 1024
+    _, before, after = leak_run(server, what, n)
+    heap = after["heap_bytes"] - before["heap_bytes"]
+    assert N * n <= heap <= N * (n + 64), (
+        f"heap_bytes grew {heap} B over {N} x malloc({n})")
+    # Invisible to the pool walk.
+    assert pchild_pool(after)["bytes"] == pchild_pool(before)["bytes"]
+    assert pconf_pool(after)["bytes"] == pconf_pool(before)["bytes"]
+
+
+def test_no_leak(server, mpm):
+    _, before, after = leak_run(server, "none", 0)
+    assert pchild_pool(after)["bytes"] == pchild_pool(before)["bytes"]
+    assert pconf_pool(after)["bytes"] == pconf_pool(before)["bytes"]
+    growth = after["pool_bytes"] - before["pool_bytes"]
+    assert growth <= 8 * N, f"pool_bytes grew {growth} B with no leak"
+    heap = after["heap_bytes"] - before["heap_bytes"]
+    assert heap <= 4096, f"heap_bytes grew {heap} B with no leak"
+    conn = after["connection"]["bytes"] - before["connection"]["bytes"]
+    assert conn <= 8, f"connection.bytes grew {conn} B with no leak"
+
+
+def test_rpool_noise_is_not_a_leak(server, mpm):
+    _, before, after = leak_run(server, "rpool", 4096)
+    assert pchild_pool(after)["bytes"] == pchild_pool(before)["bytes"]
+    assert pconf_pool(after)["bytes"] == pconf_pool(before)["bytes"]
+    conn = after["connection"]["bytes"] - before["connection"]["bytes"]
+    assert conn <= 8, f"connection.bytes grew {conn} B from r->pool noise"
+
+
+def test_cache_plateau(server, mpm):
+    """A cache that stops at 100 entries grows, then stays flat."""
+    n = 200
+    deadline = Deadline(60)
+    with server.client() as c:
+        pid = c.leak("none")
+        start = child_of(c.poolwatch(), pid)
+        taken = 0
+        for _ in range(150):
+            deadline.check("cache fill")
+            r = c.get(f"/leak?what=cache&n={n}")
+            assert r.status == 200
+            f = r.fields()
+            assert int(f["pid"]) == pid
+            taken += align8(int(f["bytes"]))
+        full = child_of(c.poolwatch(), pid)
+        for _ in range(50):
+            deadline.check("cache plateau")
+            assert c.leak("cache", n) == pid
+        later = child_of(c.poolwatch(), pid)
+    # A fresh child filled its cache during this test.
+    assert taken == 100 * align8(n)
+    grew = pchild_pool(full)["bytes"] - pchild_pool(start)["bytes"]
+    assert abs(grew - taken) <= 8 * 150, (grew, taken)
+    assert pchild_pool(later)["bytes"] == pchild_pool(full)["bytes"]
+    assert later["pool_bytes"] - full["pool_bytes"] <= 8 * 50
+    assert later["heap_bytes"] - full["heap_bytes"] <= 4096
+
+
+def test_rss_follows_malloc(httpd_factory, mpm):
+    """RSS (read at every sample here) sees touched malloc memory."""
+    srv = httpd_factory(mpm, poolwatch=True, extra="PoolWatchRSSInterval 0")
+    n = 64 * 1024
+    _, before, after = leak_run(srv, "malloc", n)
+    heap = after["heap_bytes"] - before["heap_bytes"]
+    rss = after["rss_bytes"] - before["rss_bytes"]
+    assert heap >= N * n, heap
+    assert rss >= N * n * 3 // 4, f"rss grew {rss} B, heap {heap} B"
