@@ -9,8 +9,10 @@ PORT    ?= 8080
 MPM     ?= event
 WARN    = -Wall -Wextra -Wno-unused-parameter
 comma  := ,
-CORE    = src/pw_pool.c src/pw_shm.c src/pw_proc.c src/pw_json.c src/pw_detect.c
-GLUE    = src/mod_poolwatch_sample.c src/mod_poolwatch_handler.c
+CORE    = src/pw_pool.c src/pw_shm.c src/pw_proc.c src/pw_json.c src/pw_detect.c \
+          src/pw_keys.c src/pw_attr.c
+GLUE    = src/mod_poolwatch_sample.c src/mod_poolwatch_handler.c \
+          src/mod_poolwatch_verdict.c
 HEADERS = $(wildcard include/*.h)
 MODULE  = .libs/mod_poolwatch.so
 TESTMOD = t/modules/.libs/mod_pwtest.so
@@ -22,7 +24,7 @@ all: $(MODULE) $(TESTMOD)
 $(MODULE): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)
 	@build/deps --check-build
 	$(APXS) -c -Iinclude $(addprefix -Wc$(comma),$(WARN)) -Wc,-std=gnu99 \
-	    -o mod_poolwatch.la mod_poolwatch.c $(CORE) $(GLUE) -ldl
+	    -o mod_poolwatch.la mod_poolwatch.c $(CORE) $(GLUE) -ldl -lm
 
 $(TESTMOD): t/modules/mod_pwtest.c
 	@build/deps --check-build

@@ -43,6 +43,10 @@ static void *create_server_config(apr_pool_t *p, server_rec *s)
     c->max_pools = PW_UNSET;
     c->slots = PW_UNSET;
     c->walk = PW_UNSET;
+    c->key_by = PW_UNSET;
+    c->max_keys = PW_UNSET;
+    c->warmup = PW_UNSET;
+    c->trace = PW_UNSET;
     return c;
 }
 
@@ -142,6 +146,59 @@ static const char *set_walk(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+static const char *set_max_keys(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    return err ? err : parse_int(cmd, arg, 4, 1024, &conf_of(cmd)->max_keys);
+}
+
+static const char *set_warmup(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    return err ? err : parse_int(cmd, arg, 0, 100000, &conf_of(cmd)->warmup);
+}
+
+static const char *set_trace(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    conf_of(cmd)->trace = on;
+    return NULL;
+}
+
+/* PoolWatchKey path | query | env=NAME | note=NAME */
+static const char *set_key(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    pw_config_t *c = conf_of(cmd);
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "path")) {
+        c->key_by = PW_KEYBY_PATH;
+    } else if (!strcasecmp(arg, "query")) {
+        c->key_by = PW_KEYBY_QUERY;
+    } else if (!strncasecmp(arg, "env=", 4) && arg[4]) {
+        c->key_by = PW_KEYBY_ENV;
+        c->key_name = arg + 4;
+    } else if (!strncasecmp(arg, "note=", 5) && arg[5]) {
+        c->key_by = PW_KEYBY_NOTE;
+        c->key_name = arg + 5;
+    } else {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not one of path, query, env=NAME, "
+                            "note=NAME",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
 static const command_rec pw_cmds[] = {
     AP_INIT_FLAG("PoolWatch", set_enabled, NULL, RSRC_CONF,
                  "On (default) or Off: sample this server's memory"),
@@ -156,6 +213,16 @@ static const command_rec pw_cmds[] = {
                   "child slots in shared memory, 0 = ServerLimit + 2"),
     AP_INIT_TAKE1("PoolWatchWalk", set_walk, NULL, RSRC_CONF,
                   "auto (default) or off: walk APR pools"),
+    AP_INIT_TAKE1("PoolWatchKey", set_key, NULL, RSRC_CONF,
+                  "what makes requests identical: path (default), query, "
+                  "env=NAME or note=NAME (replaces the path when set)"),
+    AP_INIT_TAKE1("PoolWatchMaxKeys", set_max_keys, NULL, RSRC_CONF,
+                  "request keys kept per child, 4-1024 (default 32)"),
+    AP_INIT_TAKE1("PoolWatchWarmup", set_warmup, NULL, RSRC_CONF,
+                  "requests of a key per child not judged, 0-100000 "
+                  "(default 10)"),
+    AP_INIT_FLAG("PoolWatchTrace", set_trace, NULL, RSRC_CONF,
+                 "On: log what grew after every request (for httpd -X)"),
     {NULL}};
 
 static void register_hooks(apr_pool_t *p)

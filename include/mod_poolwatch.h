@@ -26,11 +26,23 @@ typedef struct pw_config_t {
     int max_pools;                    /* PoolWatchMaxPools */
     int slots;                        /* PoolWatchSlots, 0 = auto */
     int walk;                         /* PoolWatchWalk: 1 auto, 0 off */
+    int key_by;                       /* PoolWatchKey: pw_keyby_e */
+    const char *key_name;             /* its env or note name */
+    int max_keys;                     /* PoolWatchMaxKeys */
+    int warmup;                       /* PoolWatchWarmup */
+    int trace;                        /* PoolWatchTrace */
 } pw_config_t;
 
 #define PW_DEFAULT_SAMPLE_EVERY 4
 #define PW_DEFAULT_RSS_INTERVAL apr_time_from_sec(1)
 #define PW_DEFAULT_MAX_POOLS    64
+#define PW_DEFAULT_MAX_KEYS     32
+/* Requests of a key a child serves before they are judged: the mod_perl
+ * book's reload test finds most children stop growing after the second
+ * request; per-connection and per-thread set-up (event runs a request on
+ * any of its threads) needs a few more. 10 keeps a 50-request test
+ * decisive. */
+#define PW_DEFAULT_WARMUP 10
 
 /* Effective settings of this server generation (defaults applied). */
 const pw_config_t *pw_effective_config(void);
@@ -42,12 +54,36 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s);
 int pw_sample_pre_connection(conn_rec *c, void *csd);
 int pw_sample_log_transaction(request_rec *r);
 
+/* The key of a request as configured (PoolWatchKey), in r->pool. */
+const char *pw_request_key(request_rec *r, apr_uint32_t *hash);
+
 /* Samples the calling child now (the handler does this before it renders,
  * so a reader sees its own child as of this moment). */
 void pw_sample_now(request_rec *r);
 
 /* Copies the segment out into r->pool: no lock is held afterwards. */
 apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap);
+
+/* mod_poolwatch_verdict.c: keys and verdicts */
+#define PW_SAMPLE_POOLS 4
+typedef struct pw_verdict_sample_t {
+    apr_uint64_t requests; /* in the interval */
+    apr_int64_t pool_growth, heap_growth, rss_growth;
+    apr_uint32_t npools; /* pools that grew most, most first */
+    const char *pool_path[PW_SAMPLE_POOLS];
+    apr_int64_t pool_growth_of[PW_SAMPLE_POOLS];
+    const char *conn_path;
+    apr_time_t now;
+    int force;        /* judge now */
+    apr_pool_t *pool; /* scratch for log lines */
+} pw_verdict_sample_t;
+
+void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
+                           apr_uint32_t max_keys);
+void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
+                      apr_int64_t conn_growth);
+/* Closes an interval; the caller samples and holds the slot's seqlock. */
+void pw_verdict_sample(const pw_verdict_sample_t *in);
 
 /* mod_poolwatch_handler.c */
 int pw_handler(request_rec *r);

@@ -12,6 +12,7 @@
 #define PW_JSON_H
 
 #include <apr.h>
+#include <apr_pools.h>
 #include "pw_shm.h"
 
 typedef void pw_emit_fn(void *baton, const char *data, apr_size_t len);
@@ -33,6 +34,9 @@ typedef struct pw_server_info_t {
     apr_uint32_t slots;
     apr_uint32_t slots_overflow;
     apr_uint32_t max_pools;
+    apr_uint32_t max_keys;
+    apr_uint32_t warmup;
+    const char *key_by;
     apr_uint64_t shm_bytes;
     apr_uint32_t sample_every;
     apr_uint64_t rss_interval_ms;
@@ -44,6 +48,7 @@ typedef struct pw_snapshot_t {
     apr_uint32_t nchildren;
     const pw_slot_t **children;  /* copies, each with its pool records */
     const apr_uint32_t *slot_of; /* slot index of each child */
+    apr_pool_t *pool;            /* scratch for the renderers */
 } pw_snapshot_t;
 
 const char *pw_walk_name(apr_uint32_t walk);
@@ -54,5 +59,18 @@ const char *pw_state_name(apr_uint32_t state);
 void pw_json_string(pw_out_t *out, const char *s);
 
 void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap);
+
+/* A key over all running children: the worst verdict wins. */
+typedef struct pw_keyagg_t {
+    const pw_keyrec_t *worst; /* the record that gave the verdict */
+    apr_uint32_t worst_pid;
+    apr_uint64_t requests; /* summed */
+    apr_uint32_t children; /* children that served it */
+    apr_uint32_t affected; /* children where it is suspect or leak */
+} pw_keyagg_t;
+
+/* Aggregates keys of running children, most severe first (then most
+ * requested). Allocates from snap->pool. */
+apr_uint32_t pw_keys_aggregate(const pw_snapshot_t *snap, pw_keyagg_t **out);
 
 #endif /* PW_JSON_H */

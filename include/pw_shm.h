@@ -5,14 +5,16 @@
  *   +--------------------+  offset 0
  *   | pw_shm_header_t    |  magic, version, geometry, generation
  *   +--------------------+  hdr->header_size
- *   | slot 0             |  pw_slot_t, then hdr->max_pools pw_poolrec_t
+ *   | slot 0             |  pw_slot_t, hdr->max_pools pw_poolrec_t,
+ *   |                    |  then hdr->max_keys pw_keyrec_t
  *   +--------------------+  header_size + 1 * slot_size
  *   | slot 1             |
  *   |  ...               |
  *   +--------------------+  header_size + nslots * slot_size
  *
  *   size = header_size + nslots * (sizeof(pw_slot_t)
- *                                  + max_pools * sizeof(pw_poolrec_t))
+ *                                  + max_pools * sizeof(pw_poolrec_t)
+ *                                  + max_keys * sizeof(pw_keyrec_t))
  *
  * Offsets, never pointers: every process maps the segment at its own
  * address. One child process owns a slot (claimed by compare-and-swap of
@@ -32,9 +34,10 @@
 #include <apr_pools.h>
 
 #include "pw_pool.h"
+#include "pw_keys.h"
 
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
-#define PW_SHM_VERSION 1u
+#define PW_SHM_VERSION 2u
 #define PW_HISTORY     128 /* samples kept per child for graphs */
 #define PW_REASON_MAX  128
 
@@ -125,7 +128,12 @@ typedef struct pw_slot_t {
     apr_uint32_t hist_next; /* next history entry to write */
     apr_uint32_t hist_count;
     pw_sample_t hist[PW_HISTORY];
-    /* followed by max_pools pw_poolrec_t */
+    /* keys: see pw_keyrec_t */
+    volatile apr_uint64_t keys_overflow; /* requests that found no entry */
+    apr_uint64_t keys_evicted;
+    apr_uint64_t judged; /* judge passes */
+
+    /* followed by max_pools pw_poolrec_t, then max_keys pw_keyrec_t */
 } pw_slot_t;
 
 typedef struct pw_shm_header_t {
@@ -135,25 +143,30 @@ typedef struct pw_shm_header_t {
     apr_uint32_t slot_size;
     apr_uint32_t nslots;
     apr_uint32_t max_pools;
+    apr_uint32_t max_keys;
     apr_uint32_t generation;             /* of the server that last set it up */
     volatile apr_uint32_t slot_overflow; /* children that found no slot */
     apr_int64_t created;
 } pw_shm_header_t;
 
-/* Bytes needed for nslots slots of max_pools pools each. */
-apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools);
+/* Bytes needed for nslots slots of max_pools pools and max_keys keys. */
+apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools,
+                       apr_uint32_t max_keys);
 
 /* Lays out a segment whose slots are zero (a fresh anonymous mapping, or
  * calloc): only the header is written. APR_EINVAL if len is too small. */
 apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
-                         apr_uint32_t max_pools);
+                         apr_uint32_t max_pools, apr_uint32_t max_keys);
 
 /* Non-zero if base holds a segment of exactly this geometry. */
 int pw_shm_compatible(const void *base, apr_size_t len, apr_uint32_t nslots,
-                      apr_uint32_t max_pools);
+                      apr_uint32_t max_pools, apr_uint32_t max_keys);
 
 pw_slot_t *pw_shm_slot(void *base, apr_uint32_t i);
 pw_poolrec_t *pw_slot_pools(pw_slot_t *slot);
+
+/* The key table of a slot (or of a copy of one). */
+pw_keyrec_t *pw_slot_keys(pw_slot_t *slot, apr_uint32_t max_pools);
 
 /* Decides whether a process still runs (kill(pid, 0) in the module). */
 typedef int pw_alive_fn(apr_uint32_t pid);

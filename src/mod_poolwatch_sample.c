@@ -111,6 +111,8 @@ const pw_config_t *pw_effective_config(void)
 
 typedef struct pw_conn_t {
     apr_uint64_t requests;
+    apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
+    int prev_grew;           /* the previous request grew it */
 } pw_conn_t;
 
 static int mpm_threaded(void)
@@ -148,6 +150,18 @@ static void apply_defaults(server_rec *s)
     }
     if (eff.walk == PW_UNSET) {
         eff.walk = 1;
+    }
+    if (eff.key_by == PW_UNSET) {
+        eff.key_by = PW_KEYBY_PATH;
+    }
+    if (eff.max_keys == PW_UNSET) {
+        eff.max_keys = PW_DEFAULT_MAX_KEYS;
+    }
+    if (eff.warmup == PW_UNSET) {
+        eff.warmup = PW_DEFAULT_WARMUP;
+    }
+    if (eff.trace == PW_UNSET) {
+        eff.trace = 0;
     }
 }
 
@@ -209,13 +223,15 @@ int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* The segment outlives pconf so that a graceful restart keeps the
      * figures of children still finishing their requests. */
     nslots = slot_count();
-    need = pw_shm_size(nslots, (apr_uint32_t)eff.max_pools);
+    need = pw_shm_size(nslots, (apr_uint32_t)eff.max_pools,
+                       (apr_uint32_t)eff.max_keys);
     apr_pool_userdata_get(&data, PW_SHM_USERDATA, keep);
     if (data) {
         apr_shm_t *old = data;
 
         if (pw_shm_compatible(apr_shm_baseaddr_get(old), apr_shm_size_get(old),
-                              nslots, (apr_uint32_t)eff.max_pools)) {
+                              nslots, (apr_uint32_t)eff.max_pools,
+                              (apr_uint32_t)eff.max_keys)) {
             shm = old;
         } else {
             /* geometry changed: old children keep their own mapping */
@@ -236,7 +252,7 @@ int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         pw_shm_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), nslots,
-                    (apr_uint32_t)eff.max_pools);
+                    (apr_uint32_t)eff.max_pools, (apr_uint32_t)eff.max_keys);
         apr_pool_userdata_set(shm, PW_SHM_USERDATA, NULL, keep);
     }
     shm_base = apr_shm_baseaddr_get(shm);
@@ -461,8 +477,40 @@ static void sample_debug_pools(pw_child_t *ch, walk_ctx_t *w)
 }
 
 /* One sample. The caller holds ch->sampler (threaded) or is alone. */
-static void sample(pw_child_t *ch, conn_rec *c, apr_uint64_t requests)
+/* The pools that grew most in the last walk, for the verdicts. */
+static apr_uint32_t top_growth(pw_child_t *ch, apr_uint32_t n,
+                               pw_verdict_sample_t *vs)
 {
+    apr_uint32_t i, j, k = 0;
+
+    for (i = 0; i < n; i++) {
+        const pw_poolrec_t *rec = &ch->table[i];
+
+        if (rec->growth <= 0 ||
+            (rec->flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
+            continue;
+        }
+        for (j = k; j > 0 && vs->pool_growth_of[j - 1] < rec->growth; j--) {
+            if (j < PW_SAMPLE_POOLS) {
+                vs->pool_growth_of[j] = vs->pool_growth_of[j - 1];
+                vs->pool_path[j] = vs->pool_path[j - 1];
+            }
+        }
+        if (j < PW_SAMPLE_POOLS) {
+            vs->pool_growth_of[j] = rec->growth;
+            vs->pool_path[j] = rec->path;
+            if (k < PW_SAMPLE_POOLS) {
+                k++;
+            }
+        }
+    }
+    return k;
+}
+
+static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
+                   int force)
+{
+    conn_rec *c = r ? r->connection : NULL;
     pw_slot_t *me = ch->me;
     walk_ctx_t w;
     pw_walk_t walk;
@@ -545,6 +593,21 @@ static void sample(pw_child_t *ch, conn_rec *c, apr_uint64_t requests)
         smp.heap_bytes = heap;
         smp.rss_bytes = ch->rss;
         pw_slot_history_add(me, &smp);
+    }
+    if (ch->walks > 1) {
+        pw_verdict_sample_t vs;
+
+        memset(&vs, 0, sizeof(vs));
+        vs.requests = requests - ch->prev_requests;
+        vs.pool_growth = (apr_int64_t)(w.pool_bytes - ch->prev_pool);
+        vs.heap_growth = (apr_int64_t)(heap - ch->prev_heap);
+        vs.rss_growth = (apr_int64_t)(ch->rss - ch->prev_rss);
+        vs.npools = top_growth(ch, w.n, &vs);
+        vs.conn_path = me->conn_path[0] ? me->conn_path : NULL;
+        vs.now = now;
+        vs.force = force;
+        vs.pool = r ? r->pool : ch->pchild;
+        pw_verdict_sample(&vs);
     }
     pw_slot_write_end(me);
 
@@ -633,7 +696,9 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     pw_slot_write_end(ch->me);
 
     apr_pool_cleanup_register(pchild, ch, release_slot, apr_pool_cleanup_null);
-    sample(ch, NULL, 0);
+    pw_verdict_child_init(ch->me, (apr_uint32_t)eff.max_pools,
+                          (apr_uint32_t)eff.max_keys);
+    sample(ch, NULL, 0, 0);
 }
 
 int pw_sample_pre_connection(conn_rec *c, void *csd)
@@ -654,14 +719,11 @@ int pw_sample_pre_connection(conn_rec *c, void *csd)
 
 /* The connection's own ring, written as "the last connection that ended a
  * request". The caller is the connection's thread. */
-static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc)
+static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
+                            const pw_pool_size_t *sz)
 {
-    pw_pool_size_t sz;
     pw_slot_t *me = ch->me;
 
-    if (ch->walk == PW_WALK_OFF || pw_pool_size(c->pool, &sz) != APR_SUCCESS) {
-        return;
-    }
     pw_slot_write_begin(me);
     if (me->conn_tag[0] == '\0') {
         /* a connection pool's tag and place are the same for every
@@ -682,11 +744,39 @@ static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc)
         }
         apr_cpystrn(me->conn_path, path, sizeof(me->conn_path));
     }
-    me->conn_bytes = sz.bytes;
-    me->conn_reserved_bytes = sz.reserved;
+    me->conn_bytes = sz->bytes;
+    me->conn_reserved_bytes = sz->reserved;
     me->conn_requests = pc ? pc->requests : 0;
     me->conn_clears = apr_atomic_read32(&ch->conn_clears);
     pw_slot_write_end(me);
+}
+
+/* PoolWatchTrace: what grew across this request, Apache::Leak style. */
+static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
+                          apr_int64_t conn_growth)
+{
+    const pw_slot_t *me = ch->me;
+    const pw_poolrec_t *pools = pw_slot_pools(ch->me);
+    apr_uint32_t i, shown = 0;
+    apr_uint32_t hash;
+    char *grew = "";
+
+    for (i = 0; i < me->npools; i++) {
+        if (pools[i].growth != 0 && shown < 8) {
+            grew = apr_psprintf(r->pool, "%s %s %+" APR_INT64_T_FMT, grew,
+                                pools[i].path, pools[i].growth);
+            shown++;
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                  "PW00030: trace pid %u key \"%s\": pool %+" APR_INT64_T_FMT
+                  " heap %+" APR_INT64_T_FMT " rss %+" APR_INT64_T_FMT
+                  " conn %s%" APR_INT64_T_FMT "%s%s",
+                  (unsigned int)me->owner,
+                  ap_escape_logitem(r->pool, pw_request_key(r, &hash)),
+                  me->last_pool_growth, me->last_heap_growth,
+                  me->last_rss_growth, conn_measured ? "+" : "(first) ",
+                  conn_growth, shown ? ";" : "", grew);
 }
 
 int pw_sample_log_transaction(request_rec *r)
@@ -694,25 +784,54 @@ int pw_sample_log_transaction(request_rec *r)
     pw_child_t *ch = &child;
     conn_rec *c = r->connection;
     pw_conn_t *pc;
+    pw_pool_size_t sz;
     apr_uint64_t n;
+    apr_int64_t growth = 0;
+    int measured = 0, have_size = 0;
 
     if (!ch->active || r->main) {
         return DECLINED;
     }
     n = apr_atomic_inc64(&ch->me->requests) + 1;
     if (c->master) {
-        return DECLINED; /* HTTP/2 streams: their pools belong to h2 */
+        /* HTTP/2 streams: their pools belong to h2, count the key only */
+        pw_verdict_count(r, n, 0, 0);
+        return DECLINED;
     }
     pc = ap_get_module_config(c->conn_config, &poolwatch_module);
     if (pc) {
         pc->requests++;
     }
+    /* this thread runs the connection: its pool is ours to read */
+    if (ch->walk != PW_WALK_OFF && pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
+        have_size = 1;
+        if (pc) {
+            if (pc->requests >= 2) {
+                apr_int64_t g =
+                    (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
+
+                /* the first growth in a row may be set-up: count from the
+                 * second request in a row that grew */
+                measured = 1;
+                growth = (g > 0 && !pc->prev_grew) ? 0 : g;
+                pc->prev_grew = g > 0;
+            }
+            pc->last_bytes = sz.bytes;
+        }
+    }
+    pw_verdict_count(r, n, measured, growth);
+
     if (ch->sampler && apr_thread_mutex_trylock(ch->sampler) != APR_SUCCESS) {
         return DECLINED; /* another thread samples: never wait */
     }
-    note_connection(ch, c, pc);
-    if (n % (apr_uint64_t)eff.sample_every == 0) {
-        sample(ch, c, n);
+    if (have_size) {
+        note_connection(ch, c, pc, &sz);
+    }
+    if (eff.trace || n % (apr_uint64_t)eff.sample_every == 0) {
+        sample(ch, r, n, 0);
+        if (eff.trace) {
+            trace_request(ch, r, measured, growth);
+        }
     }
     if (ch->sampler) {
         apr_thread_mutex_unlock(ch->sampler);
@@ -731,7 +850,7 @@ void pw_sample_now(request_rec *r)
     if (ch->sampler) {
         apr_thread_mutex_lock(ch->sampler);
     }
-    sample(ch, r->connection, apr_atomic_read64(&ch->me->requests));
+    sample(ch, r, apr_atomic_read64(&ch->me->requests), 1);
     if (ch->sampler) {
         apr_thread_mutex_unlock(ch->sampler);
     }
@@ -757,6 +876,12 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
     snap->server.rss_interval_ms = (apr_uint64_t)(eff.rss_interval / 1000);
     snap->server.max_pools = (apr_uint32_t)eff.max_pools;
     snap->server.pid = parent_pid;
+    snap->server.warmup = (apr_uint32_t)eff.warmup;
+    snap->server.key_by = eff.key_by == PW_KEYBY_QUERY  ? "query"
+                          : eff.key_by == PW_KEYBY_ENV  ? "env"
+                          : eff.key_by == PW_KEYBY_NOTE ? "note"
+                                                        : "path";
+    snap->pool = r->pool;
     if (h == NULL) {
         return APR_ENOTIMPL;
     }
@@ -764,6 +889,7 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
     snap->server.slots_overflow = apr_atomic_read32(&h->slot_overflow);
     snap->server.shm_bytes = shm_size;
     snap->server.max_pools = h->max_pools;
+    snap->server.max_keys = h->max_keys;
 
     kids = apr_pcalloc(r->pool, h->nslots * sizeof(*kids));
     slot_of = apr_pcalloc(r->pool, h->nslots * sizeof(*slot_of));

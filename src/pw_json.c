@@ -6,11 +6,15 @@
  * strings through one escaper that also repairs invalid UTF-8, so hostile
  * bytes in tags or keys can never break the document.
  */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "pw_json.h"
+#include "pw_detect.h"
 
 static void put(pw_out_t *out, const char *s)
 {
@@ -155,6 +159,18 @@ static void kv_i64(pw_out_t *out, const char *k, apr_int64_t v, int *first)
     put(out, buf);
 }
 
+static void kv_dbl(pw_out_t *out, const char *k, double v, int *first)
+{
+    char buf[48];
+
+    key(out, k, first);
+    if (!isfinite(v)) {
+        v = 0.0; /* JSON has no NaN */
+    }
+    apr_snprintf(buf, sizeof(buf), "%.1f", v);
+    put(out, buf);
+}
+
 static void kv_str(pw_out_t *out, const char *k, const char *v, int *first)
 {
     key(out, k, first);
@@ -205,6 +221,9 @@ static void render_server(pw_out_t *out, const pw_server_info_t *sv)
     kv_u64(out, "slots", sv->slots, &f);
     kv_u64(out, "slots_overflow", sv->slots_overflow, &f);
     kv_u64(out, "max_pools", sv->max_pools, &f);
+    kv_u64(out, "max_keys", sv->max_keys, &f);
+    kv_u64(out, "warmup", sv->warmup, &f);
+    kv_str(out, "key_by", sv->key_by, &f);
     kv_u64(out, "shm_bytes", sv->shm_bytes, &f);
     kv_u64(out, "sample_every", sv->sample_every, &f);
     kv_u64(out, "rss_interval_ms", sv->rss_interval_ms, &f);
@@ -232,8 +251,58 @@ static void render_pool(pw_out_t *out, const pw_poolrec_t *pr)
     put(out, "}");
 }
 
+static void render_sig(pw_out_t *out, const pw_sigres_t *sr)
+{
+    int f = 1;
+
+    put(out, "{");
+    kv_str(out, "verdict", pw_verdict_name((pw_verdict_e)sr->verdict), &f);
+    kv_dbl(out, "bytes_per_request", sr->bytes_per_request, &f);
+    kv_dbl(out, "low", sr->lo, &f);
+    kv_dbl(out, "high", sr->hi, &f);
+    kv_u64(out, "points", sr->points, &f);
+    put(out, "}");
+}
+
+/* Whether a key entry holds a key (copies from shared memory: check). */
+static int key_live(const pw_keyrec_t *k)
+{
+    return k->hash != 0 && k->ready && memchr(k->key, '\0', PW_KEY_MAX);
+}
+
+static void render_key(pw_out_t *out, const pw_keyrec_t *k)
+{
+    char pool[PW_PATH_MAX];
+    apr_uint32_t s;
+    int f = 1;
+
+    put(out, "{");
+    kv_str(out, "key", k->key, &f);
+    kv_u64(out, "requests", k->requests, &f);
+    kv_str(out, "verdict", pw_verdict_name((pw_verdict_e)k->verdict), &f);
+    kv_dbl(out, "bytes_per_request", k->bytes_per_request, &f);
+    kv_str(out, "signal", pw_signal_name(k->signal), &f);
+    kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
+    kv_str(out, "attribution", k->attribution_exact ? "exact" : "regression",
+           &f);
+    kv_dbl(out, "share", k->share, &f);
+    kv_u64(out, "points", k->points, &f);
+    kv_u64(out, "conn_requests", k->conn_requests, &f);
+    key(out, "signals", &f);
+    put(out, "{");
+    for (s = 0; s < PW_SIG_COUNT; s++) {
+        if (s) {
+            put(out, ",");
+        }
+        pw_json_string(out, pw_signal_name(s));
+        put(out, ":");
+        render_sig(out, &k->sig[s]);
+    }
+    put(out, "}}");
+}
+
 static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
-                         apr_uint32_t max_pools)
+                         apr_uint32_t max_pools, apr_uint32_t max_keys)
 {
     char tag[PW_TAG_MAX], path[PW_PATH_MAX], reason[PW_REASON_MAX];
     const pw_poolrec_t *pools = (const pw_poolrec_t *)(const void *)(s + 1);
@@ -298,6 +367,28 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     }
     put(out, "]");
 
+    kv_u64(out, "keys_overflow", s->keys_overflow, &f);
+    kv_u64(out, "keys_evicted", s->keys_evicted, &f);
+    kv_u64(out, "judged", s->judged, &f);
+    key(out, "keys", &f);
+    put(out, "[");
+    {
+        const pw_keyrec_t *keys =
+            pw_slot_keys((pw_slot_t *)(void *)s, max_pools);
+        int first = 1;
+
+        for (i = 0; i < max_keys; i++) {
+            if (key_live(&keys[i])) {
+                if (!first) {
+                    put(out, ",");
+                }
+                first = 0;
+                render_key(out, &keys[i]);
+            }
+        }
+    }
+    put(out, "]");
+
     key(out, "history", &f);
     put(out, "[");
     for (i = 0; i < s->hist_count && i < PW_HISTORY; i++) {
@@ -321,13 +412,103 @@ void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap)
 
     put(out, "{");
     render_server(out, &snap->server);
-    put(out, ",\"children\":[");
+    put(out, ",\"keys\":[");
+    {
+        pw_keyagg_t *agg;
+        apr_uint32_t n = pw_keys_aggregate(snap, &agg);
+
+        for (i = 0; i < n; i++) {
+            const pw_keyrec_t *k = agg[i].worst;
+            char pool[PW_PATH_MAX];
+            int f = 1;
+
+            put(out, i ? ",{" : "{");
+            kv_str(out, "key", k->key, &f);
+            kv_u64(out, "requests", agg[i].requests, &f);
+            kv_str(out, "verdict", pw_verdict_name((pw_verdict_e)k->verdict),
+                   &f);
+            kv_dbl(out, "bytes_per_request", k->bytes_per_request, &f);
+            kv_str(out, "signal", pw_signal_name(k->signal), &f);
+            kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
+            kv_str(out, "attribution",
+                   k->attribution_exact ? "exact" : "regression", &f);
+            kv_u64(out, "pid", agg[i].worst_pid, &f);
+            kv_u64(out, "children", agg[i].children, &f);
+            kv_u64(out, "children_affected", agg[i].affected, &f);
+            put(out, "}");
+        }
+    }
+    put(out, "],\"children\":[");
     for (i = 0; i < snap->nchildren; i++) {
         if (i) {
             put(out, ",");
         }
         render_child(out, snap->children[i], snap->slot_of[i],
-                     snap->server.max_pools);
+                     snap->server.max_pools, snap->server.max_keys);
     }
     put(out, "]}\n");
+}
+
+static int agg_cmp(const void *a, const void *b)
+{
+    const pw_keyagg_t *x = a, *y = b;
+
+    if (x->worst->verdict != y->worst->verdict) {
+        return x->worst->verdict > y->worst->verdict ? -1 : 1;
+    }
+    if (x->requests != y->requests) {
+        return x->requests > y->requests ? -1 : 1;
+    }
+    return strcmp(x->worst->key, y->worst->key);
+}
+
+apr_uint32_t pw_keys_aggregate(const pw_snapshot_t *snap, pw_keyagg_t **out)
+{
+    apr_hash_t *seen = apr_hash_make(snap->pool);
+    pw_keyagg_t *agg;
+    apr_uint32_t i, j, n = 0, cap = 0;
+
+    for (i = 0; i < snap->nchildren; i++) {
+        if (snap->children[i]->state == PW_SLOT_RUNNING) {
+            cap += snap->server.max_keys;
+        }
+    }
+    agg = apr_pcalloc(snap->pool, (cap ? cap : 1) * sizeof(*agg));
+    for (i = 0; i < snap->nchildren; i++) {
+        const pw_slot_t *s = snap->children[i];
+        const pw_keyrec_t *keys;
+
+        if (s->state != PW_SLOT_RUNNING) {
+            continue;
+        }
+        keys = pw_slot_keys((pw_slot_t *)(void *)s, snap->server.max_pools);
+        for (j = 0; j < snap->server.max_keys; j++) {
+            const pw_keyrec_t *k = &keys[j];
+            pw_keyagg_t *a;
+
+            if (!key_live(k) || n >= cap) {
+                continue;
+            }
+            a = apr_hash_get(seen, k->key, APR_HASH_KEY_STRING);
+            if (a == NULL) {
+                a = &agg[n++];
+                a->worst = k;
+                a->worst_pid = s->owner;
+                apr_hash_set(seen, k->key, APR_HASH_KEY_STRING, a);
+            } else if (k->verdict > a->worst->verdict ||
+                       (k->verdict == a->worst->verdict &&
+                        k->bytes_per_request > a->worst->bytes_per_request)) {
+                a->worst = k;
+                a->worst_pid = s->owner;
+            }
+            a->requests += k->requests;
+            a->children++;
+            if (k->verdict >= PW_VERDICT_SUSPECT) {
+                a->affected++;
+            }
+        }
+    }
+    qsort(agg, n, sizeof(*agg), agg_cmp);
+    *out = agg;
+    return n;
 }

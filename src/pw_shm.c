@@ -23,23 +23,26 @@ static apr_size_t header_size(void)
     return PW_ALIGN64(sizeof(pw_shm_header_t));
 }
 
-static apr_size_t slot_size(apr_uint32_t max_pools)
+static apr_size_t slot_size(apr_uint32_t max_pools, apr_uint32_t max_keys)
 {
     return PW_ALIGN64(sizeof(pw_slot_t) +
-                      (apr_size_t)max_pools * sizeof(pw_poolrec_t));
+                      (apr_size_t)max_pools * sizeof(pw_poolrec_t) +
+                      (apr_size_t)max_keys * sizeof(pw_keyrec_t));
 }
 
-apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools)
+apr_size_t pw_shm_size(apr_uint32_t nslots, apr_uint32_t max_pools,
+                       apr_uint32_t max_keys)
 {
-    return header_size() + (apr_size_t)nslots * slot_size(max_pools);
+    return header_size() + (apr_size_t)nslots * slot_size(max_pools, max_keys);
 }
 
 apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
-                         apr_uint32_t max_pools)
+                         apr_uint32_t max_pools, apr_uint32_t max_keys)
 {
     pw_shm_header_t *h = base;
 
-    if (base == NULL || nslots == 0 || len < pw_shm_size(nslots, max_pools)) {
+    if (base == NULL || nslots == 0 ||
+        len < pw_shm_size(nslots, max_pools, max_keys)) {
         return APR_EINVAL;
     }
     /* only the header: the slots of a fresh mapping are zero already, and
@@ -47,9 +50,10 @@ apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
     memset(base, 0, header_size());
     h->version = PW_SHM_VERSION;
     h->header_size = (apr_uint32_t)header_size();
-    h->slot_size = (apr_uint32_t)slot_size(max_pools);
+    h->slot_size = (apr_uint32_t)slot_size(max_pools, max_keys);
     h->nslots = nslots;
     h->max_pools = max_pools;
+    h->max_keys = max_keys;
     h->created = apr_time_now();
     /* magic last: a reader that sees it sees the geometry too */
     apr_atomic_set32(&h->magic, PW_SHM_MAGIC);
@@ -57,15 +61,16 @@ apr_status_t pw_shm_init(void *base, apr_size_t len, apr_uint32_t nslots,
 }
 
 int pw_shm_compatible(const void *base, apr_size_t len, apr_uint32_t nslots,
-                      apr_uint32_t max_pools)
+                      apr_uint32_t max_pools, apr_uint32_t max_keys)
 {
     const pw_shm_header_t *h = base;
 
-    return base != NULL && len >= pw_shm_size(nslots, max_pools) &&
+    return base != NULL && len >= pw_shm_size(nslots, max_pools, max_keys) &&
            h->magic == PW_SHM_MAGIC && h->version == PW_SHM_VERSION &&
            h->header_size == header_size() &&
-           h->slot_size == slot_size(max_pools) && h->nslots == nslots &&
-           h->max_pools == max_pools;
+           h->slot_size == slot_size(max_pools, max_keys) &&
+           h->nslots == nslots && h->max_pools == max_pools &&
+           h->max_keys == max_keys;
 }
 
 pw_slot_t *pw_shm_slot(void *base, apr_uint32_t i)
@@ -82,6 +87,11 @@ pw_slot_t *pw_shm_slot(void *base, apr_uint32_t i)
 pw_poolrec_t *pw_slot_pools(pw_slot_t *slot)
 {
     return (pw_poolrec_t *)(void *)(slot + 1);
+}
+
+pw_keyrec_t *pw_slot_keys(pw_slot_t *slot, apr_uint32_t max_pools)
+{
+    return (pw_keyrec_t *)(void *)(pw_slot_pools(slot) + max_pools);
 }
 
 /* Resets a freshly claimed slot; the owner field is already ours. */

@@ -1,0 +1,81 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_attr: which key made a child grow.
+ *
+ * A child samples every N requests; between two samples it served some
+ * requests of some keys, and each signal grew by some bytes. Those
+ * intervals go into a window; the judge regresses each signal's interval
+ * growth on the per-key request counts (least squares), then rebuilds, for
+ * each key, the level it alone would have reached (an interval's growth
+ * minus what the other keys are estimated to have added) and hands that
+ * series to pw_detect. With one key per interval (httpd -X, prefork with
+ * PoolWatchSampleEvery 1, or a soak test of one URL) this is exact.
+ *
+ * Pure C (APR types only): unit-tested.
+ */
+#ifndef PW_ATTR_H
+#define PW_ATTR_H
+
+#include <apr.h>
+
+#include "pw_detect.h"
+#include "pw_keys.h"
+
+#define PW_WINDOW    64 /* intervals judged */
+#define PW_IVL_KEYS  8  /* keys counted per interval; more go to "other" */
+#define PW_IVL_POOLS 4  /* pools that grew most, per interval */
+#define PW_ATTR_KEYS 32 /* keys regressed at once; more go to "other" */
+
+/* Signals judged from intervals (the connection signal is exact per
+ * request and judged by the glue): indices into g[]. */
+#define PW_IVL_SIGNALS 3
+#define PW_IVL_POOL    0
+#define PW_IVL_HEAP    1
+#define PW_IVL_RSS     2
+
+typedef struct pw_interval_t {
+    apr_uint32_t requests; /* all requests the child served in it */
+    apr_uint32_t other;    /* requests not in key[]: warm-up, overflow */
+    apr_int64_t g[PW_IVL_SIGNALS];
+    apr_uint32_t nk;
+    apr_uint32_t key[PW_IVL_KEYS];  /* key table index */
+    apr_uint32_t kgen[PW_IVL_KEYS]; /* the entry's generation then */
+    apr_uint32_t cnt[PW_IVL_KEYS];
+    apr_uint32_t npool;
+    apr_uint32_t pool[PW_IVL_POOLS]; /* caller's pool ids */
+    apr_int64_t pgrowth[PW_IVL_POOLS];
+} pw_interval_t;
+
+typedef struct pw_window_t {
+    pw_interval_t iv[PW_WINDOW];
+    apr_uint32_t next;
+    apr_uint32_t count;
+} pw_window_t;
+
+void pw_window_add(pw_window_t *w, const pw_interval_t *iv);
+
+/* The n-th oldest interval, n < count. */
+const pw_interval_t *pw_window_at(const pw_window_t *w, apr_uint32_t n);
+
+typedef struct pw_attr_key_t {
+    apr_uint32_t key;
+    apr_uint32_t gen;
+    pw_detect_result_t res[PW_IVL_SIGNALS];
+    double coef[PW_IVL_SIGNALS]; /* regression estimate, bytes/request */
+    double share; /* the key's requests / all requests, in its intervals */
+    int exact;    /* every interval it was in had only its requests */
+    int top_pool; /* pool id that grew most in its intervals, or -1 */
+} pw_attr_key_t;
+
+/* Judges every key in the window. params[s] per signal. Returns the number
+ * of entries written to out (at most max_out). */
+unsigned int pw_attr_judge(const pw_window_t *w,
+                           const pw_detect_params_t *params, pw_attr_key_t *out,
+                           unsigned int max_out);
+
+/* Solves (A + ridge I) x = b for a symmetric positive semi-definite A of
+ * order n (row-major, overwritten). Returns 0 on success. Exposed for
+ * tests. */
+int pw_attr_solve(double *a, double *b, unsigned int n, double ridge);
+
+#endif /* PW_ATTR_H */

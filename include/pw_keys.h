@@ -1,0 +1,98 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_keys: which requests are "identical", and a lock-free table of them
+ * per child in shared memory.
+ *
+ * A key is "METHOD host path" by default; the query string is left out
+ * unless configured, and an environment variable or request note (set by
+ * mod_setenvif or mod_rewrite) can stand for the path so that /user/123 and
+ * /user/7 share one key. Keys come from clients: they are cut to
+ * PW_KEY_MAX-1 bytes and control bytes are replaced, so a key is always a
+ * printable, bounded string (renderers still escape it).
+ *
+ * The table is written by every request thread of a child: an entry is
+ * claimed by compare-and-swap of its hash, its counters are atomics, and
+ * only the sampler thread evicts (then judges) entries. A request that
+ * finds the table full is counted, never blocked.
+ */
+#ifndef PW_KEYS_H
+#define PW_KEYS_H
+
+#include <apr.h>
+#include <apr_errno.h>
+
+#include "pw_pool.h"
+
+#define PW_KEY_MAX 128
+
+typedef enum {
+    PW_SIG_POOL = 0, /* long-lived pools: bytes in use */
+    PW_SIG_CONN,     /* the request's connection pool, on a reused conn */
+    PW_SIG_HEAP,     /* malloc in use */
+    PW_SIG_RSS,      /* resident set */
+    PW_SIG_STREAM,   /* connection pool during one long response, per MiB */
+    PW_SIG_COUNT
+} pw_signal_e;
+
+/* What the judge says about one signal of one key. */
+typedef struct pw_sigres_t {
+    apr_uint32_t verdict; /* pw_verdict_e */
+    apr_uint32_t points;
+    double bytes_per_request; /* per MiB for PW_SIG_STREAM */
+    double lo, hi;
+} pw_sigres_t;
+
+typedef struct pw_keyrec_t {
+    volatile apr_uint32_t hash;  /* 0: free; claimed by CAS */
+    volatile apr_uint32_t ready; /* key text complete */
+    volatile apr_uint32_t gen;   /* bumped at every claim */
+    apr_uint32_t warned;         /* the leak warning was logged */
+    char key[PW_KEY_MAX];
+
+    /* atomics, bumped by request threads */
+    volatile apr_uint64_t requests;
+    volatile apr_uint64_t conn_requests; /* measured on a reused connection */
+    volatile apr_uint64_t conn_growth;   /* two's complement sum, bytes */
+    volatile apr_uint64_t last_used;     /* child request number */
+    volatile apr_uint64_t stream_bytes;  /* body bytes seen by the filter */
+
+    /* written by the judge under the slot's seqlock */
+    apr_uint32_t verdict; /* worst over the signals */
+    apr_uint32_t signal;  /* pw_signal_e that decided it */
+    double bytes_per_request;
+    double share; /* of the key's intervals' requests: 1 = exact */
+    apr_uint32_t attribution_exact;
+    apr_uint32_t points;
+    char pool[PW_PATH_MAX]; /* for PW_SIG_POOL: the pool that grew */
+    pw_sigres_t sig[PW_SIG_COUNT];
+} pw_keyrec_t;
+
+typedef enum {
+    PW_KEYBY_PATH = 0,  /* method host path */
+    PW_KEYBY_QUERY = 1, /* method host path?query */
+    PW_KEYBY_ENV = 2,   /* method host $ENV (path if unset) */
+    PW_KEYBY_NOTE = 3   /* method host r->notes (path if unset) */
+} pw_keyby_e;
+
+/* Builds the key into buf (PW_KEY_MAX bytes). alt replaces the path when
+ * non-NULL (env/note); query is appended when non-NULL. Returns its hash,
+ * never 0. */
+apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
+                         const char *path, const char *query, const char *alt);
+
+/* Finds or claims the entry for key in recs[0..n). NULL when the table is
+ * full (the caller counts it). Safe from any thread of the owning child. */
+pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
+                        apr_uint32_t hash);
+
+/* Frees an entry (sampler thread only): readers see it gone, and a request
+ * thread still holding it counts into whatever claims it next. */
+void pw_key_evict(pw_keyrec_t *rec);
+
+/* Picks the entry to evict: the least recently used one that is not a
+ * leak. Returns its index or -1. */
+int pw_key_victim(const pw_keyrec_t *recs, apr_uint32_t n);
+
+const char *pw_signal_name(apr_uint32_t sig);
+
+#endif /* PW_KEYS_H */

@@ -1,0 +1,363 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * mod_poolwatch verdicts: the reload test, automated.
+ *
+ * Every request is counted against its key (PoolWatchKey) in the child's
+ * key table, lock-free. Its connection pool is measured by its own thread:
+ * growth on a reused connection is exact per request and per key. Every
+ * sample closes an interval (requests per key, growth of pools, heap and
+ * RSS) into a window; the judge (pw_attr + pw_detect) turns the window
+ * into a verdict per key and signal, and the child logs one warning when
+ * a key first turns "leak".
+ *
+ * Warm-up: the first PoolWatchWarmup requests of a key in a child count as
+ * "other" in the regression and add no points to its series.
+ *
+ * A connection's first request sets it up; after that, growth of c->pool
+ * counts only from the second request in a row that grew, so a one-off
+ * lazy set-up on a later request is not a leak, while a pool that grows
+ * request after request on one connection is.
+ *
+ * Cost: per request a key (a copy of at most 127 bytes and an FNV hash),
+ * a probe of the table and four atomic adds. The judge runs in the
+ * sampling thread, at most every second sample and every 50 ms.
+ */
+#include <string.h>
+#include <stdlib.h>
+
+#include <apr_atomic.h>
+#include <apr_strings.h>
+
+#include "http_core.h"
+#include "http_main.h"
+#include "http_protocol.h"
+
+#include "mod_poolwatch.h"
+#include "pw_attr.h"
+#include "pw_detect.h"
+
+APLOG_USE_MODULE(poolwatch);
+
+#define PW_CONN_POINTS 64
+#define PW_NAMES       64
+
+/* What the child keeps about one key, in private memory. */
+typedef struct pw_keystate_t {
+    apr_uint32_t gen;
+    apr_uint64_t prev_requests;
+    apr_uint64_t prev_conn_requests;
+    apr_uint64_t prev_conn_growth;
+    double cx, cy; /* the connection signal's level */
+    pw_point_t conn[PW_CONN_POINTS];
+    apr_uint32_t nconn, conn_next;
+} pw_keystate_t;
+
+typedef struct pw_verdict_t {
+    int active;
+    pw_slot_t *me;
+    pw_keyrec_t *keys;
+    apr_uint32_t nkeys;
+    pw_keystate_t *ks;
+    pw_window_t *window;
+    pw_attr_key_t *results;
+    char (*names)[PW_PATH_MAX]; /* pool paths by id */
+    apr_uint32_t nnames, name_next;
+    apr_uint64_t prev_overflow;
+    apr_uint32_t intervals;
+    apr_time_t judged_at;
+    pw_detect_params_t params[PW_SIG_COUNT];
+} pw_verdict_t;
+
+static pw_verdict_t vd;
+
+void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
+                           apr_uint32_t max_keys)
+{
+    apr_uint32_t s;
+
+    memset(&vd, 0, sizeof(vd));
+    /* once per child, never freed (see the sampler's tables) */
+    vd.ks = calloc(max_keys, sizeof(*vd.ks));
+    vd.window = calloc(1, sizeof(*vd.window));
+    vd.results = calloc(PW_ATTR_KEYS, sizeof(*vd.results));
+    vd.names = calloc(PW_NAMES, sizeof(*vd.names));
+    if (!vd.ks || !vd.window || !vd.results || !vd.names) {
+        return;
+    }
+    vd.me = me;
+    vd.keys = pw_slot_keys(me, max_pools);
+    vd.nkeys = max_keys;
+    for (s = 0; s < PW_SIG_COUNT; s++) {
+        pw_detect_defaults(&vd.params[s]);
+    }
+    /* exact signals judge a few bytes; the heap also moves with other
+     * threads' transient mallocs; RSS moves in pages */
+    vd.params[PW_SIG_POOL].min_slope = 4.0;
+    vd.params[PW_SIG_CONN].min_slope = 4.0;
+    vd.params[PW_SIG_HEAP].min_slope = 16.0;
+    vd.params[PW_SIG_RSS].min_slope = 512.0;
+    vd.params[PW_SIG_STREAM].min_slope = 64.0;
+    vd.active = 1;
+}
+
+const char *pw_request_key(request_rec *r, apr_uint32_t *hash)
+{
+    const pw_config_t *c = pw_effective_config();
+    const char *alt = NULL, *query = NULL;
+    char *buf = apr_palloc(r->pool, PW_KEY_MAX);
+
+    if (c->key_by == PW_KEYBY_ENV) {
+        alt = apr_table_get(r->subprocess_env, c->key_name);
+    } else if (c->key_by == PW_KEYBY_NOTE) {
+        alt = apr_table_get(r->notes, c->key_name);
+    } else if (c->key_by == PW_KEYBY_QUERY) {
+        query = r->args;
+    }
+    *hash = pw_key_make(
+        buf, r->method, r->server ? r->server->server_hostname : NULL,
+        r->parsed_uri.path ? r->parsed_uri.path : r->uri, query, alt);
+    return buf;
+}
+
+void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
+                      apr_int64_t conn_growth)
+{
+    pw_keyrec_t *rec;
+    apr_uint32_t hash;
+    const char *key;
+
+    if (!vd.active) {
+        return;
+    }
+    key = pw_request_key(r, &hash);
+    rec = pw_key_get(vd.keys, vd.nkeys, key, hash);
+    if (rec == NULL) {
+        apr_atomic_inc64(&vd.me->keys_overflow);
+        return;
+    }
+    apr_atomic_set64(&rec->last_used, n);
+    if (conn_measured) {
+        apr_atomic_inc64(&rec->conn_requests);
+        apr_atomic_add64(&rec->conn_growth, (apr_uint64_t)conn_growth);
+    }
+    /* last: the sampler reads requests first, then the conn figures */
+    apr_atomic_inc64(&rec->requests);
+}
+
+/* Id of a pool path in the names table (interned, oldest replaced). */
+static apr_uint32_t name_id(const char *path)
+{
+    apr_uint32_t i;
+
+    for (i = 0; i < vd.nnames; i++) {
+        if (!strcmp(vd.names[i], path)) {
+            return i;
+        }
+    }
+    if (vd.nnames < PW_NAMES) {
+        i = vd.nnames++;
+    } else {
+        i = vd.name_next;
+        vd.name_next = (vd.name_next + 1) % PW_NAMES;
+    }
+    apr_cpystrn(vd.names[i], path, PW_PATH_MAX);
+    return i;
+}
+
+static void conn_point(pw_keystate_t *k, double dx, double dy)
+{
+    k->cx += dx;
+    k->cy += dy;
+    k->conn[k->conn_next].x = k->cx;
+    k->conn[k->conn_next].y = k->cy;
+    k->conn_next = (k->conn_next + 1) % PW_CONN_POINTS;
+    if (k->nconn < PW_CONN_POINTS) {
+        k->nconn++;
+    }
+}
+
+/* Signals in order of what they tell: a pool names the culprit. */
+static const apr_uint32_t sig_order[] = {
+    PW_SIG_POOL, PW_SIG_CONN, PW_SIG_STREAM, PW_SIG_HEAP, PW_SIG_RSS};
+
+static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
+                         const pw_attr_key_t *a, const char *conn_path,
+                         apr_pool_t *pool)
+{
+    pw_detect_result_t conn;
+    pw_point_t pts[PW_CONN_POINTS];
+    apr_uint32_t i, best = PW_SIG_COUNT, v = PW_VERDICT_WARMUP;
+
+    for (i = 0; i < k->nconn; i++) {
+        pts[i] = k->conn[(k->conn_next + PW_CONN_POINTS - k->nconn + i) %
+                         PW_CONN_POINTS];
+    }
+    pw_detect(pts, k->nconn, &vd.params[PW_SIG_CONN], &conn);
+
+    if (a) {
+        static const apr_uint32_t map[PW_IVL_SIGNALS] = {
+            PW_SIG_POOL, PW_SIG_HEAP, PW_SIG_RSS};
+
+        for (i = 0; i < PW_IVL_SIGNALS; i++) {
+            pw_sigres_t *sr = &rec->sig[map[i]];
+
+            sr->verdict = a->res[i].verdict;
+            sr->points = a->res[i].points;
+            sr->bytes_per_request = a->res[i].slope;
+            sr->lo = a->res[i].slope_lo;
+            sr->hi = a->res[i].slope_hi;
+        }
+        rec->share = a->share;
+        rec->attribution_exact = (apr_uint32_t)a->exact;
+    }
+    rec->sig[PW_SIG_CONN].verdict = conn.verdict;
+    rec->sig[PW_SIG_CONN].points = conn.points;
+    rec->sig[PW_SIG_CONN].bytes_per_request = conn.slope;
+    rec->sig[PW_SIG_CONN].lo = conn.slope_lo;
+    rec->sig[PW_SIG_CONN].hi = conn.slope_hi;
+
+    /* the worst verdict, named by the most telling signal */
+    for (i = 0; i < sizeof(sig_order) / sizeof(sig_order[0]); i++) {
+        apr_uint32_t s = sig_order[i];
+
+        if (rec->sig[s].verdict > v) {
+            v = rec->sig[s].verdict;
+            best = s;
+        }
+    }
+    rec->verdict = v;
+    rec->signal = best < PW_SIG_COUNT ? best : PW_SIG_POOL;
+    rec->bytes_per_request =
+        best < PW_SIG_COUNT ? rec->sig[best].bytes_per_request : 0.0;
+    rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
+    rec->pool[0] = '\0';
+    if (best == PW_SIG_POOL && a && a->top_pool >= 0 &&
+        (apr_uint32_t)a->top_pool < vd.nnames) {
+        apr_cpystrn(rec->pool, vd.names[a->top_pool], sizeof(rec->pool));
+    } else if ((best == PW_SIG_CONN || best == PW_SIG_STREAM) && conn_path) {
+        apr_cpystrn(rec->pool, conn_path, sizeof(rec->pool));
+    }
+
+    if (v == PW_VERDICT_LEAK && !rec->warned) {
+        rec->warned = 1;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     "PW00020: pid %u: key \"%s\" leaks about %.0f bytes "
+                     "per request (signal %s%s%s, %u points, %s)",
+                     (unsigned int)vd.me->owner,
+                     ap_escape_logitem(pool, rec->key), rec->bytes_per_request,
+                     pw_signal_name(best), rec->pool[0] ? ", pool " : "",
+                     rec->pool, rec->points,
+                     rec->attribution_exact ? "exact" : "regression");
+    } else if (v != PW_VERDICT_LEAK && v != PW_VERDICT_SUSPECT) {
+        rec->warned = 0; /* warn again if it comes back */
+    }
+}
+
+void pw_verdict_sample(const pw_verdict_sample_t *in)
+{
+    pw_interval_t iv;
+    apr_uint32_t i, warmup = (apr_uint32_t)pw_effective_config()->warmup;
+    apr_uint64_t ovf;
+
+    if (!vd.active) {
+        return;
+    }
+    memset(&iv, 0, sizeof(iv));
+    iv.requests = (apr_uint32_t)in->requests;
+    iv.g[PW_IVL_POOL] = in->pool_growth;
+    iv.g[PW_IVL_HEAP] = in->heap_growth;
+    iv.g[PW_IVL_RSS] = in->rss_growth;
+
+    for (i = 0; i < vd.nkeys; i++) {
+        pw_keyrec_t *rec = &vd.keys[i];
+        pw_keystate_t *k = &vd.ks[i];
+        apr_uint64_t req, creq, cgrow, d, judged;
+
+        if (!apr_atomic_read32(&rec->ready)) {
+            continue;
+        }
+        if (k->gen != rec->gen) {
+            memset(k, 0, sizeof(*k)); /* a new key in this entry */
+            k->gen = rec->gen;
+        }
+        req = apr_atomic_read64(&rec->requests);
+        creq = apr_atomic_read64(&rec->conn_requests);
+        cgrow = apr_atomic_read64(&rec->conn_growth);
+        d = req - k->prev_requests;
+        /* requests still in warm-up are "other" */
+        judged = req > warmup ? req - warmup : 0;
+        if (judged > d) {
+            judged = d;
+        }
+        iv.other += (apr_uint32_t)(d - judged);
+        if (judged) {
+            if (iv.nk < PW_IVL_KEYS) {
+                iv.key[iv.nk] = i;
+                iv.kgen[iv.nk] = rec->gen;
+                iv.cnt[iv.nk] = (apr_uint32_t)judged;
+                iv.nk++;
+            } else {
+                iv.other += (apr_uint32_t)judged;
+            }
+        }
+        if (creq != k->prev_conn_requests && req > warmup) {
+            conn_point(k, (double)(creq - k->prev_conn_requests),
+                       (double)(apr_int64_t)(cgrow - k->prev_conn_growth));
+        }
+        k->prev_requests = req;
+        k->prev_conn_requests = creq;
+        k->prev_conn_growth = cgrow;
+    }
+    /* requests the key table could not hold */
+    ovf = apr_atomic_read64(&vd.me->keys_overflow);
+    if (ovf != vd.prev_overflow) {
+        int victim = pw_key_victim(vd.keys, vd.nkeys);
+
+        /* make room for the keys that found none: the least recently
+         * used entry that is not a leak goes */
+        if (victim >= 0) {
+            pw_key_evict(&vd.keys[victim]);
+            vd.me->keys_evicted++;
+        }
+        vd.prev_overflow = ovf;
+    }
+    for (i = 0; i < in->npools && i < PW_IVL_POOLS; i++) {
+        iv.pool[i] = name_id(in->pool_path[i]);
+        iv.pgrowth[i] = in->pool_growth_of[i];
+    }
+    iv.npool = i;
+    if (iv.requests || iv.g[0] || iv.g[1] || iv.g[2]) {
+        pw_window_add(vd.window, &iv);
+        vd.intervals++;
+    }
+
+    if (in->force || (vd.intervals % 2 == 0 &&
+                      in->now - vd.judged_at >= apr_time_from_msec(50))) {
+        unsigned int n =
+            pw_attr_judge(vd.window, vd.params, vd.results, PW_ATTR_KEYS);
+        unsigned char seen[1024];
+
+        memset(seen, 0, sizeof(seen));
+        vd.judged_at = in->now;
+        vd.me->judged++;
+        for (i = 0; i < n; i++) {
+            const pw_attr_key_t *a = &vd.results[i];
+
+            if (a->key < vd.nkeys && vd.keys[a->key].gen == a->gen &&
+                vd.keys[a->key].ready) {
+                write_result(&vd.keys[a->key], &vd.ks[a->key], a, in->conn_path,
+                             in->pool);
+                if (a->key < sizeof(seen)) {
+                    seen[a->key] = 1;
+                }
+            }
+        }
+        /* keys with connection points but no judged interval left */
+        for (i = 0; i < vd.nkeys && i < sizeof(seen); i++) {
+            if (!seen[i] && vd.keys[i].ready && vd.ks[i].nconn) {
+                write_result(&vd.keys[i], &vd.ks[i], NULL, in->conn_path,
+                             in->pool);
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+/* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
+ *
+ * pw_attr: attribution of interval growth to request keys (pw_attr.h).
+ *
+ * Model: growth_i = sum_k b_k * n_ik + b_other * other_i + noise, one
+ * equation per interval i of the window, one unknown per key. No
+ * intercept: with one key and a fixed sampling interval, n_ik is the same
+ * every time and an intercept would take the whole leak. Solved by the
+ * normal equations with a tiny ridge (Cholesky), a few microseconds for
+ * a handful of keys.
+ *
+ * The trap is to judge the regression's own estimate: a mean of growth
+ * says nothing of whether growth persists. So the estimate is only used
+ * to subtract the OTHER keys' share from each interval, and what is left
+ * is a series for pw_detect, which judges slope and persistence itself.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "pw_attr.h"
+
+void pw_window_add(pw_window_t *w, const pw_interval_t *iv)
+{
+    w->iv[w->next] = *iv;
+    w->next = (w->next + 1) % PW_WINDOW;
+    if (w->count < PW_WINDOW) {
+        w->count++;
+    }
+}
+
+const pw_interval_t *pw_window_at(const pw_window_t *w, apr_uint32_t n)
+{
+    apr_uint32_t first = (w->next + PW_WINDOW - w->count) % PW_WINDOW;
+
+    return n < w->count ? &w->iv[(first + n) % PW_WINDOW] : NULL;
+}
+
+int pw_attr_solve(double *a, double *b, unsigned int n, double ridge)
+{
+    unsigned int i, j, k;
+
+    /* Cholesky: A = L L^T, L stored in the lower triangle of a */
+    for (i = 0; i < n; i++) {
+        a[i * n + i] += ridge;
+    }
+    for (j = 0; j < n; j++) {
+        double d = a[j * n + j];
+
+        for (k = 0; k < j; k++) {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if (!(d > 0.0)) {
+            return -1;
+        }
+        d = sqrt(d);
+        a[j * n + j] = d;
+        for (i = j + 1; i < n; i++) {
+            double s = a[i * n + j];
+
+            for (k = 0; k < j; k++) {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    for (i = 0; i < n; i++) { /* L y = b */
+        double s = b[i];
+
+        for (k = 0; k < i; k++) {
+            s -= a[i * n + k] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    for (i = n; i-- > 0;) { /* L^T x = y */
+        double s = b[i];
+
+        for (k = i + 1; k < n; k++) {
+            s -= a[k * n + i] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    return 0;
+}
+
+/* Column of (key, gen) in the design, or -1 (then it counts as other). */
+static int column(const pw_attr_key_t *keys, unsigned int nkeys,
+                  apr_uint32_t key, apr_uint32_t gen)
+{
+    unsigned int c;
+
+    for (c = 0; c < nkeys; c++) {
+        if (keys[c].key == key && keys[c].gen == gen) {
+            return (int)c;
+        }
+    }
+    return -1;
+}
+
+/* Requests of interval iv per column (nkeys columns, then other). */
+static void row(const pw_interval_t *iv, const pw_attr_key_t *keys,
+                unsigned int nkeys, double *x)
+{
+    apr_uint32_t j;
+
+    memset(x, 0, (nkeys + 1) * sizeof(double));
+    x[nkeys] = iv->other;
+    for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
+        int c = column(keys, nkeys, iv->key[j], iv->kgen[j]);
+
+        if (c >= 0) {
+            x[c] += iv->cnt[j];
+        } else {
+            x[nkeys] += iv->cnt[j];
+        }
+    }
+}
+
+unsigned int pw_attr_judge(const pw_window_t *w,
+                           const pw_detect_params_t *params, pw_attr_key_t *out,
+                           unsigned int max_out)
+{
+    double ata[(PW_ATTR_KEYS + 1) * (PW_ATTR_KEYS + 1)];
+    double atg[PW_IVL_SIGNALS][PW_ATTR_KEYS + 1];
+    double x[PW_ATTR_KEYS + 1], coef[PW_IVL_SIGNALS][PW_ATTR_KEYS + 1];
+    pw_point_t pts[PW_WINDOW];
+    unsigned int nkeys = 0, n, i, c, d, s;
+
+    if (max_out > PW_ATTR_KEYS) {
+        max_out = PW_ATTR_KEYS;
+    }
+    /* the keys, in order of first appearance */
+    for (i = 0; i < w->count; i++) {
+        const pw_interval_t *iv = pw_window_at(w, i);
+        apr_uint32_t j;
+
+        for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
+            if (iv->cnt[j] && nkeys < max_out &&
+                column(out, nkeys, iv->key[j], iv->kgen[j]) < 0) {
+                memset(&out[nkeys], 0, sizeof(out[nkeys]));
+                out[nkeys].key = iv->key[j];
+                out[nkeys].gen = iv->kgen[j];
+                out[nkeys].top_pool = -1;
+                nkeys++;
+            }
+        }
+    }
+    if (nkeys == 0) {
+        return 0;
+    }
+    n = nkeys + 1;
+
+    /* normal equations, all signals at once */
+    memset(ata, 0, sizeof(ata));
+    memset(atg, 0, sizeof(atg));
+    for (i = 0; i < w->count; i++) {
+        const pw_interval_t *iv = pw_window_at(w, i);
+
+        row(iv, out, nkeys, x);
+        for (c = 0; c < n; c++) {
+            if (x[c] == 0.0) {
+                continue;
+            }
+            for (d = 0; d < n; d++) {
+                ata[c * n + d] += x[c] * x[d];
+            }
+            for (s = 0; s < PW_IVL_SIGNALS; s++) {
+                atg[s][c] += x[c] * (double)iv->g[s];
+            }
+        }
+    }
+    for (s = 0; s < PW_IVL_SIGNALS; s++) {
+        double a[(PW_ATTR_KEYS + 1) * (PW_ATTR_KEYS + 1)], tr = 0.0;
+
+        memcpy(a, ata, n * n * sizeof(double));
+        memcpy(coef[s], atg[s], n * sizeof(double));
+        for (c = 0; c < n; c++) {
+            tr += a[c * n + c];
+        }
+        /* a column of zeros (no "other" requests) needs the ridge too */
+        if (pw_attr_solve(a, coef[s], n, 1e-9 * tr / n + 1e-9) != 0) {
+            memset(coef[s], 0, sizeof(coef[s]));
+        }
+    }
+
+    for (c = 0; c < nkeys; c++) {
+        pw_attr_key_t *k = &out[c];
+        double mine = 0.0, all = 0.0, pg[PW_IVL_POOLS * PW_WINDOW];
+        apr_uint32_t pid[PW_IVL_POOLS * PW_WINDOW], np = 0, j;
+        int exact = 1;
+
+        for (s = 0; s < PW_IVL_SIGNALS; s++) {
+            double cx = 0.0, cy = 0.0;
+            unsigned int npts = 0;
+
+            k->coef[s] = coef[s][c];
+            for (i = 0; i < w->count; i++) {
+                const pw_interval_t *iv = pw_window_at(w, i);
+                double others = 0.0;
+
+                row(iv, out, nkeys, x);
+                if (x[c] == 0.0) {
+                    continue;
+                }
+                for (d = 0; d < n; d++) {
+                    if (d != c) {
+                        others += coef[s][d] * x[d];
+                    }
+                }
+                cx += x[c];
+                cy += (double)iv->g[s] - others;
+                pts[npts].x = cx;
+                pts[npts].y = cy;
+                npts++;
+                if (s == 0) {
+                    mine += x[c];
+                    all += iv->requests;
+                    if (x[c] != (double)iv->requests || iv->other) {
+                        exact = 0;
+                    }
+                    /* the pools that grew while this key ran, weighted
+                     * by its part of the interval */
+                    for (j = 0; j < iv->npool && j < PW_IVL_POOLS; j++) {
+                        apr_uint32_t q;
+                        double wgt = iv->requests ? x[c] / iv->requests : 0;
+
+                        for (q = 0; q < np && pid[q] != iv->pool[j]; q++) {
+                            ;
+                        }
+                        if (q == np) {
+                            pid[np] = iv->pool[j];
+                            pg[np++] = 0.0;
+                        }
+                        pg[q] += wgt * (double)iv->pgrowth[j];
+                    }
+                }
+            }
+            pw_detect(pts, npts, &params[s], &k->res[s]);
+        }
+        k->share = all > 0 ? mine / all : 0.0;
+        k->exact = exact;
+        {
+            double best = 0.0;
+
+            for (j = 0; j < np; j++) {
+                if (pg[j] > best) {
+                    best = pg[j];
+                    k->top_pool = (int)pid[j];
+                }
+            }
+        }
+    }
+    return nkeys;
+}
