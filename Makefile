@@ -12,7 +12,7 @@ comma  := ,
 CORE    = src/pw_pool.c src/pw_shm.c src/pw_proc.c src/pw_json.c src/pw_detect.c \
           src/pw_keys.c src/pw_attr.c
 GLUE    = src/mod_poolwatch_sample.c src/mod_poolwatch_handler.c \
-          src/mod_poolwatch_verdict.c
+          src/mod_poolwatch_verdict.c src/mod_poolwatch_stream.c
 HEADERS = $(wildcard include/*.h)
 MODULE  = .libs/mod_poolwatch.so
 TESTMOD = t/modules/.libs/mod_pwtest.so

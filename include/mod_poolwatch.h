@@ -47,6 +47,31 @@ typedef struct pw_config_t {
 /* Effective settings of this server generation (defaults applied). */
 const pw_config_t *pw_effective_config(void);
 
+/* What a connection carries for us (from c->pool, once per connection). */
+#define PW_STREAM_POINTS 32
+typedef struct pw_stream_t {
+    apr_uint64_t request; /* pw_conn_t.requests when it began */
+    apr_uint64_t bytes;   /* response bytes so far */
+    apr_uint64_t next_at; /* measure again at this many bytes */
+    apr_uint32_t n, next, since_judge, warned;
+    struct {
+        double x, y; /* MiB sent, c->pool bytes */
+    } pts[PW_STREAM_POINTS];
+} pw_stream_t;
+
+typedef struct pw_conn_t {
+    apr_uint64_t requests;   /* ended on this connection */
+    apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
+    int prev_grew;           /* the previous request grew it */
+    request_rec *cur_r;      /* the request being served, or NULL */
+    pw_stream_t stream;
+} pw_conn_t;
+
+/* mod_poolwatch_stream.c: c->pool growth during one long response */
+void pw_stream_register(void);
+void pw_stream_add_filter(conn_rec *c, pw_conn_t *pc);
+int pw_stream_post_read_request(request_rec *r);
+
 /* mod_poolwatch_sample.c: lifecycle hooks */
 int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s);
@@ -82,6 +107,8 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                            apr_uint32_t max_keys);
 void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
                       apr_int64_t conn_growth);
+/* The key's table entry, or NULL when the table is full. */
+pw_keyrec_t *pw_verdict_key(request_rec *r);
 /* Closes an interval; the caller samples and holds the slot's seqlock. */
 void pw_verdict_sample(const pw_verdict_sample_t *in);
 

@@ -55,6 +55,10 @@ typedef struct pw_keyrec_t {
     volatile apr_uint64_t conn_growth;   /* two's complement sum, bytes */
     volatile apr_uint64_t last_used;     /* child request number */
     volatile apr_uint64_t stream_bytes;  /* body bytes seen by the filter */
+    /* the last long response's verdict, from the connection filter */
+    volatile apr_uint32_t stream_verdict;
+    volatile apr_uint32_t stream_points;
+    volatile apr_uint64_t stream_per_mib; /* c->pool bytes per MiB */
 
     /* written by the judge under the slot's seqlock */
     apr_uint32_t verdict; /* worst over the signals */

@@ -109,12 +109,6 @@ const pw_config_t *pw_effective_config(void)
     return &eff;
 }
 
-typedef struct pw_conn_t {
-    apr_uint64_t requests;
-    apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
-    int prev_grew;           /* the previous request grew it */
-} pw_conn_t;
-
 static int mpm_threaded(void)
 {
     int t = 0;
@@ -714,6 +708,9 @@ int pw_sample_pre_connection(conn_rec *c, void *csd)
     ap_set_module_config(c->conn_config, &poolwatch_module, pc);
     apr_pool_cleanup_register(c->pool, NULL, conn_cleared,
                               apr_pool_cleanup_null);
+    if (child.walk != PW_WALK_OFF) {
+        pw_stream_add_filter(c, pc);
+    }
     return DECLINED;
 }
 

@@ -119,6 +119,18 @@ const char *pw_request_key(request_rec *r, apr_uint32_t *hash)
     return buf;
 }
 
+pw_keyrec_t *pw_verdict_key(request_rec *r)
+{
+    apr_uint32_t hash;
+    const char *key;
+
+    if (!vd.active) {
+        return NULL;
+    }
+    key = pw_request_key(r, &hash);
+    return pw_key_get(vd.keys, vd.nkeys, key, hash);
+}
+
 void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
                       apr_int64_t conn_growth)
 {
@@ -210,6 +222,10 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
         rec->share = a->share;
         rec->attribution_exact = (apr_uint32_t)a->exact;
     }
+    rec->sig[PW_SIG_STREAM].verdict = apr_atomic_read32(&rec->stream_verdict);
+    rec->sig[PW_SIG_STREAM].points = apr_atomic_read32(&rec->stream_points);
+    rec->sig[PW_SIG_STREAM].bytes_per_request =
+        (double)apr_atomic_read64(&rec->stream_per_mib);
     rec->sig[PW_SIG_CONN].verdict = conn.verdict;
     rec->sig[PW_SIG_CONN].points = conn.points;
     rec->sig[PW_SIG_CONN].bytes_per_request = conn.slope;
@@ -231,8 +247,10 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
         best < PW_SIG_COUNT ? rec->sig[best].bytes_per_request : 0.0;
     rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
     rec->pool[0] = '\0';
-    if (best == PW_SIG_POOL && a && a->top_pool >= 0 &&
-        (apr_uint32_t)a->top_pool < vd.nnames) {
+    if (v < PW_VERDICT_SUSPECT) {
+        ; /* nothing grew: name no pool */
+    } else if (best == PW_SIG_POOL && a && a->top_pool >= 0 &&
+               (apr_uint32_t)a->top_pool < vd.nnames) {
         apr_cpystrn(rec->pool, vd.names[a->top_pool], sizeof(rec->pool));
     } else if ((best == PW_SIG_CONN || best == PW_SIG_STREAM) && conn_path) {
         apr_cpystrn(rec->pool, conn_path, sizeof(rec->pool));
@@ -352,9 +370,12 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
                 }
             }
         }
-        /* keys with connection points but no judged interval left */
+        /* keys with connection or stream points but no judged interval
+         * (still in warm-up, or a single long response) */
         for (i = 0; i < vd.nkeys && i < sizeof(seen); i++) {
-            if (!seen[i] && vd.keys[i].ready && vd.ks[i].nconn) {
+            if (!seen[i] && vd.keys[i].ready &&
+                (vd.ks[i].nconn ||
+                 apr_atomic_read32(&vd.keys[i].stream_verdict))) {
                 write_result(&vd.keys[i], &vd.ks[i], NULL, in->conn_path,
                              in->pool);
             }

@@ -281,6 +281,7 @@ static void render_key(pw_out_t *out, const pw_keyrec_t *k)
     kv_u64(out, "requests", k->requests, &f);
     kv_str(out, "verdict", pw_verdict_name((pw_verdict_e)k->verdict), &f);
     kv_dbl(out, "bytes_per_request", k->bytes_per_request, &f);
+    kv_str(out, "per", k->signal == PW_SIG_STREAM ? "MiB" : "request", &f);
     kv_str(out, "signal", pw_signal_name(k->signal), &f);
     kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
     kv_str(out, "attribution", k->attribution_exact ? "exact" : "regression",
@@ -428,6 +429,8 @@ void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap)
             kv_str(out, "verdict", pw_verdict_name((pw_verdict_e)k->verdict),
                    &f);
             kv_dbl(out, "bytes_per_request", k->bytes_per_request, &f);
+            kv_str(out, "per", k->signal == PW_SIG_STREAM ? "MiB" : "request",
+                   &f);
             kv_str(out, "signal", pw_signal_name(k->signal), &f);
             kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
             kv_str(out, "attribution",

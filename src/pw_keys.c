@@ -113,6 +113,9 @@ void pw_key_evict(pw_keyrec_t *rec)
     apr_atomic_set64(&rec->conn_requests, 0);
     apr_atomic_set64(&rec->conn_growth, 0);
     apr_atomic_set64(&rec->stream_bytes, 0);
+    apr_atomic_set32(&rec->stream_verdict, 0);
+    apr_atomic_set32(&rec->stream_points, 0);
+    apr_atomic_set64(&rec->stream_per_mib, 0);
     apr_atomic_set64(&rec->last_used, 0);
     apr_atomic_set32(&rec->hash, 0); /* last: now it may be claimed */
 }

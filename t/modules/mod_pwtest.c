@@ -20,6 +20,10 @@
  *   rpool    a random 0..n bytes from r->pool: noise that is freed
  *   freebig  malloc(100 KiB), free it, then leak malloc(n): the trap where a
  *            freed block hides the leak from coarse signals for a while
+ *   stream   an n MiB response in 8 KiB writes, each from a NEW brigade made
+ *            from c->pool: httpd 2.0.53's core_input_filter leak, growing
+ *            during one request
+ *   streamok the same response from one reused r->pool brigade: no growth
  *
  * The answer is text/plain "pid=<pid>\nwhat=<what>\n..." so that a test can
  * tell which child served it and read that child's figures afterwards.
@@ -61,7 +65,9 @@ typedef enum {
     PWTEST_MALLOC,
     PWTEST_CACHE,
     PWTEST_RPOOL,
-    PWTEST_FREEBIG_LEAK
+    PWTEST_FREEBIG_LEAK,
+    PWTEST_STREAM,
+    PWTEST_STREAMOK
 } pwtest_what_e;
 
 static const struct {
@@ -72,6 +78,7 @@ static const struct {
     {"pchild", PWTEST_PCHILD}, {"pconf", PWTEST_PCONF},
     {"malloc", PWTEST_MALLOC}, {"cache", PWTEST_CACHE},
     {"rpool", PWTEST_RPOOL},   {"freebig", PWTEST_FREEBIG_LEAK},
+    {"stream", PWTEST_STREAM}, {"streamok", PWTEST_STREAMOK},
 };
 
 /* Process-wide state.  pconf is the same pool object in both passes of the
@@ -270,6 +277,38 @@ static apr_int64_t pwtest_leak(request_rec *r, pwtest_what_e what, apr_size_t n)
     return taken;
 }
 
+/* Sends n MiB in 8 KiB writes; "leak" makes every write's brigade from
+ * c->pool, as core_input_filter did in 2.0.53. */
+static int pwtest_stream(request_rec *r, apr_size_t mib, int leak)
+{
+    static char chunk[8192];
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    apr_size_t i, writes = mib * 128;
+
+    if (mib == 0 || mib > 1024) {
+        return HTTP_BAD_REQUEST;
+    }
+    memset(chunk, 'x', sizeof(chunk));
+    ap_set_content_type(r, "application/octet-stream");
+    ap_set_content_length(r, (apr_off_t)(writes * sizeof(chunk)));
+    for (i = 0; i < writes; i++) {
+        if (leak) {
+            bb = apr_brigade_create(c->pool, c->bucket_alloc);
+        }
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
+                                        chunk, sizeof(chunk), c->bucket_alloc));
+        if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS) {
+            return AP_FILTER_ERROR; /* the client went away */
+        }
+        apr_brigade_cleanup(bb);
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+    return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS
+               ? OK
+               : AP_FILTER_ERROR;
+}
+
 static int pwtest_handler(request_rec *r)
 {
     pwtest_what_e what;
@@ -293,6 +332,9 @@ static int pwtest_handler(request_rec *r)
         return HTTP_BAD_REQUEST;
     }
 
+    if (what == PWTEST_STREAM || what == PWTEST_STREAMOK) {
+        return pwtest_stream(r, n, what == PWTEST_STREAM);
+    }
     taken = pwtest_leak(r, what, n);
     if (taken < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
