@@ -759,7 +759,10 @@ static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
     char *grew = "";
 
     for (i = 0; i < me->npools; i++) {
-        if (pools[i].growth != 0 && shown < 8) {
+        /* connection pools: their own line item (conn) says it right;
+         * a request pool compared with the last request's says nothing */
+        if (pools[i].growth != 0 && shown < 8 &&
+            !(pools[i].flags & PW_POOL_CONN)) {
             grew = apr_psprintf(r->pool, "%s %s %+" APR_INT64_T_FMT, grew,
                                 pools[i].path, pools[i].growth);
             shown++;
