@@ -62,7 +62,7 @@ typedef struct pw_stream_t {
 typedef struct pw_conn_t {
     apr_uint64_t requests;   /* ended on this connection */
     apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
-    int prev_grew;           /* the previous request grew it */
+    apr_uint32_t grew_hash;  /* key hash of the last request that grew it */
     request_rec *cur_r;      /* the request being served, or NULL */
     pw_stream_t stream;
 } pw_conn_t;
@@ -105,8 +105,8 @@ typedef struct pw_verdict_sample_t {
 
 void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                            apr_uint32_t max_keys);
-void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
-                      apr_int64_t conn_growth);
+void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
+                      int conn_measured, apr_int64_t conn_growth);
 /* The key's table entry, or NULL when the table is full. */
 pw_keyrec_t *pw_verdict_key(request_rec *r);
 /* Closes an interval; the caller samples and holds the slot's seqlock. */

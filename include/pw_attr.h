@@ -35,12 +35,14 @@
 
 typedef struct pw_interval_t {
     apr_uint32_t requests; /* all requests the child served in it */
-    apr_uint32_t other;    /* requests not in key[]: warm-up, overflow */
+    apr_uint32_t other;    /* requests not in key[] (more than 8 keys) */
     apr_int64_t g[PW_IVL_SIGNALS];
     apr_uint32_t nk;
     apr_uint32_t key[PW_IVL_KEYS];  /* key table index */
     apr_uint32_t kgen[PW_IVL_KEYS]; /* the entry's generation then */
     apr_uint32_t cnt[PW_IVL_KEYS];
+    apr_uint32_t warm[PW_IVL_KEYS]; /* of cnt, still in warm-up: these
+                                       intervals add no point to the key */
     apr_uint32_t npool;
     apr_uint32_t pool[PW_IVL_POOLS]; /* caller's pool ids */
     apr_int64_t pgrowth[PW_IVL_POOLS];

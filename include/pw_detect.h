@@ -39,6 +39,7 @@ typedef struct pw_detect_result_t {
     double slope_lo; /* a rough 90% interval of the pairwise slopes */
     double slope_hi;
     double scatter;      /* median distance from the fitted line, bytes */
+    double recent;       /* Theil-Sen slope over the last segment */
     unsigned int rising; /* segments whose median rose over the previous */
     unsigned int points;
 } pw_detect_result_t;

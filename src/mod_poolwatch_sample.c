@@ -798,14 +798,24 @@ int pw_sample_log_transaction(request_rec *r)
     apr_uint64_t n;
     apr_int64_t growth = 0;
     int measured = 0, have_size = 0;
+    apr_uint32_t hash = 0;
+    const char *key;
+    int reader;
 
     if (!ch->active || r->main) {
         return DECLINED;
     }
     n = apr_atomic_inc64(&ch->me->requests) + 1;
+    /* readers of /poolwatch are not traffic: as a key they would share
+     * every interval with the key being watched and take part of its
+     * growth in the regression */
+    reader = r->handler && !strcmp(r->handler, "poolwatch");
+    key = reader ? NULL : pw_request_key(r, &hash);
     if (c->master) {
         /* HTTP/2 streams: their pools belong to h2, count the key only */
-        pw_verdict_count(r, n, 0, 0);
+        if (!reader) {
+            pw_verdict_count(key, hash, n, 0, 0);
+        }
         return DECLINED;
     }
     pc = ap_get_module_config(c->conn_config, &poolwatch_module);
@@ -820,16 +830,23 @@ int pw_sample_log_transaction(request_rec *r)
                 apr_int64_t g =
                     (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
 
-                /* the first growth in a row may be set-up: count from the
-                 * second request in a row that grew */
+                /* a key's first growth on a connection may be set-up:
+                 * count from its second growth on. Keyed, so that other
+                 * URLs served in between change nothing */
                 measured = 1;
-                growth = (g > 0 && !pc->prev_grew) ? 0 : g;
-                pc->prev_grew = g > 0;
+                if (g > 0 && pc->grew_hash != hash) {
+                    pc->grew_hash = hash;
+                    growth = 0;
+                } else {
+                    growth = g;
+                }
             }
             pc->last_bytes = sz.bytes;
         }
     }
-    pw_verdict_count(r, n, measured, growth);
+    if (!reader) {
+        pw_verdict_count(key, hash, n, measured, growth);
+    }
 
     if (ch->sampler && apr_thread_mutex_trylock(ch->sampler) != APR_SUCCESS) {
         return DECLINED; /* another thread samples: never wait */

@@ -10,13 +10,16 @@
  * into a verdict per key and signal, and the child logs one warning when
  * a key first turns "leak".
  *
- * Warm-up: the first PoolWatchWarmup requests of a key in a child count as
- * "other" in the regression and add no points to its series.
+ * Warm-up: the first PoolWatchWarmup requests of a key in a child add no
+ * points to its series, but they stay the key's own in the regression:
+ * counted as "other", a leak's warm-up growth would be charged to whatever
+ * else shares the intervals (a /poolwatch reader, say).
  *
- * A connection's first request sets it up; after that, growth of c->pool
- * counts only from the second request in a row that grew, so a one-off
- * lazy set-up on a later request is not a leak, while a pool that grows
- * request after request on one connection is.
+ * A connection's first request sets it up; after that, a key's first
+ * growth of c->pool on the connection is taken as set-up too and counts
+ * from its second on, so a one-off lazy set-up is not a leak while a pool
+ * that grows request after request on one connection is. Keyed, so other
+ * URLs on the same connection in between change nothing.
  *
  * Cost: per request a key (a copy of at most 127 bytes and an FNV hash),
  * a probe of the table and four atomic adds. The judge runs in the
@@ -131,17 +134,14 @@ pw_keyrec_t *pw_verdict_key(request_rec *r)
     return pw_key_get(vd.keys, vd.nkeys, key, hash);
 }
 
-void pw_verdict_count(request_rec *r, apr_uint64_t n, int conn_measured,
-                      apr_int64_t conn_growth)
+void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
+                      int conn_measured, apr_int64_t conn_growth)
 {
     pw_keyrec_t *rec;
-    apr_uint32_t hash;
-    const char *key;
 
     if (!vd.active) {
         return;
     }
-    key = pw_request_key(r, &hash);
     rec = pw_key_get(vd.keys, vd.nkeys, key, hash);
     if (rec == NULL) {
         apr_atomic_inc64(&vd.me->keys_overflow);
@@ -302,20 +302,21 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
         creq = apr_atomic_read64(&rec->conn_requests);
         cgrow = apr_atomic_read64(&rec->conn_growth);
         d = req - k->prev_requests;
-        /* requests still in warm-up are "other" */
         judged = req > warmup ? req - warmup : 0;
         if (judged > d) {
             judged = d;
         }
-        iv.other += (apr_uint32_t)(d - judged);
-        if (judged) {
+        if (d) {
             if (iv.nk < PW_IVL_KEYS) {
                 iv.key[iv.nk] = i;
                 iv.kgen[iv.nk] = rec->gen;
-                iv.cnt[iv.nk] = (apr_uint32_t)judged;
+                iv.cnt[iv.nk] = (apr_uint32_t)d;
+                /* requests still in warm-up: the key's own growth in the
+                 * regression, but no point in its series */
+                iv.warm[iv.nk] = (apr_uint32_t)(d - judged);
                 iv.nk++;
             } else {
-                iv.other += (apr_uint32_t)judged;
+                iv.other += (apr_uint32_t)d;
             }
         }
         if (creq != k->prev_conn_requests && req > warmup) {

@@ -96,6 +96,19 @@ static int column(const pw_attr_key_t *keys, unsigned int nkeys,
     return -1;
 }
 
+/* Whether key k had warm-up requests in iv: no point for it there. */
+static int warm_in(const pw_interval_t *iv, const pw_attr_key_t *k)
+{
+    apr_uint32_t j;
+
+    for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
+        if (iv->key[j] == k->key && iv->kgen[j] == k->gen && iv->warm[j]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Requests of interval iv per column (nkeys columns, then other). */
 static void row(const pw_interval_t *iv, const pw_attr_key_t *keys,
                 unsigned int nkeys, double *x)
@@ -198,7 +211,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                 double others = 0.0;
 
                 row(iv, out, nkeys, x);
-                if (x[c] == 0.0) {
+                if (x[c] == 0.0 || warm_in(iv, k)) {
                     continue;
                 }
                 for (d = 0; d < n; d++) {

@@ -25,8 +25,12 @@
  * be at least three times the median distance of the points from the
  * fitted line.
  *
- * Verdict: leak when all say yes; suspect when it grows and still grew in
- * the last segment but not in all of them; ok otherwise; warmup until
+ * 3. Is it growing now? The slope over the last segment alone must be at
+ *    least half of min_slope, or the verdict is ok: a cache that filled and
+ *    stopped turns ok within about half a segment, not a whole window.
+ *
+ * Verdict: leak when all say yes; suspect when it grows, and grows now,
+ * but not in every segment; ok otherwise; warmup until
  * there are min_points points. The trap: a slope alone is not a leak — a
  * cache that filled during the window has a positive slope until the
  * window has slid past it, which is why growth must be persistent.
@@ -182,27 +186,33 @@ void pw_detect(const pw_point_t *pts, unsigned int n,
         }
         out->scatter = median(seg, n);
     }
+    /* has it grown lately? the slope over the last segment alone: a cache
+     * that filled and stopped is flat there well before the window forgets
+     * its growth */
+    {
+        unsigned int a = (segs - 1) * n / segs, r = 0, k;
+
+        for (i = a; i < n; i++) {
+            for (k = i + 1; k < n; k++) {
+                double dx = pts[k].x - pts[i].x;
+
+                if (dx > 0) {
+                    slopes[r++] = (pts[k].y - pts[i].y) / dx;
+                }
+            }
+        }
+        out->recent = r ? median(slopes, r) : out->slope;
+    }
+
     if (out->slope < p->min_slope ||
-        out->slope * (pts[n - 1].x - pts[0].x) < 3.0 * out->scatter) {
+        out->slope * (pts[n - 1].x - pts[0].x) < 3.0 * out->scatter ||
+        out->recent < 0.5 * p->min_slope) {
         out->verdict = PW_VERDICT_OK;
     } else if (out->rising == segs - 1) {
         out->verdict = PW_VERDICT_LEAK;
     } else {
-        /* growing, but not in every part of the window: a leak that just
-         * began, or a cache that is filling. Suspect only while the last
-         * segment still rose. */
-        unsigned int a = (segs - 2) * n / segs, b = (segs - 1) * n / segs;
-        unsigned int c = n, k;
-        double y_prev, y_last;
-
-        for (k = a; k < b; k++) {
-            seg[k - a] = pts[k].y;
-        }
-        y_prev = median(seg, b - a);
-        for (k = b; k < c; k++) {
-            seg[k - b] = pts[k].y;
-        }
-        y_last = median(seg, c - b);
-        out->verdict = y_last > y_prev ? PW_VERDICT_SUSPECT : PW_VERDICT_OK;
+        /* growing now, but not in every part of the window: a leak that
+         * just began, or growth that comes and goes */
+        out->verdict = PW_VERDICT_SUSPECT;
     }
 }
