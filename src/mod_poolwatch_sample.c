@@ -310,8 +310,10 @@ typedef struct walk_ctx_t {
     int conn_depth;        /* inside a connection subtree below this */
     apr_uint32_t n;        /* records written to ch->table */
     apr_uint64_t pool_bytes, pool_reserved;
-    int may_register; /* we own every pool: single-threaded */
-    int first;        /* the child's first walk */
+    int may_register;       /* we own every pool: single-threaded */
+    int first;              /* the child's first walk */
+    unsigned int new_count; /* long-lived pools born since the last walk */
+    char new_path[PW_PATH_MAX];
 } walk_ctx_t;
 
 static pw_follow_t *follow_find(pw_child_t *ch, apr_pool_t *p,
@@ -387,9 +389,12 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
         if (f && !w->first && !(flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
             f->flags |= PW_POOL_NEW;
             ch->me->pools_new++;
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
-                         "PW00010: pid %u: new long-lived pool %s",
-                         ch->proc.pid, it->path);
+            /* logged after the walk: a threaded walk holds APR's
+             * allocator mutex, and logging may allocate */
+            if (w->new_path[0] == '\0') {
+                apr_cpystrn(w->new_path, it->path, sizeof(w->new_path));
+            }
+            w->new_count++;
         }
         if (f) {
             f->bytes = it->size.bytes;
@@ -519,6 +524,11 @@ static void sample(pw_child_t *ch, conn_rec *c, apr_uint64_t requests)
         }
     } else if (ch->num_bytes) {
         sample_debug_pools(ch, &w);
+    }
+    if (w.new_count) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                     "PW00010: pid %u: %u new long-lived pool(s), first %s",
+                     ch->proc.pid, w.new_count, w.new_path);
     }
     memcpy(pw_slot_pools(me), ch->table, w.n * sizeof(pw_poolrec_t));
     me->npools = w.n;
