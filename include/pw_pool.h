@@ -27,7 +27,8 @@ typedef struct pw_pool_size_t {
 } pw_pool_size_t;
 
 /* Validates the layout mirror once per process. `scratch` is a pool the
- * probe pools are created under (it is left as it was). Returns APR_SUCCESS
+ * probe pools are created under (they are destroyed again; a failure's
+ * reason is allocated from it). Returns APR_SUCCESS
  * when the mirror may be used; otherwise *why says why, in a sentence that
  * is safe to show to an admin. Safe on a foreign layout: pointer values are
  * compared before anything is dereferenced. */
