@@ -61,6 +61,7 @@ typedef struct pw_follow_t {
     apr_uint32_t registered; /* our cleanup is on the pool */
     apr_uint32_t flags;      /* PW_POOL_* */
     apr_uint32_t seen;       /* walk number that last met it */
+    apr_uint32_t foreign;    /* outlives pconf: no cleanup of ours on it */
 } pw_follow_t;
 
 /* Everything one child process keeps for itself. */
@@ -85,7 +86,8 @@ typedef struct pw_child_t {
     pw_tagcache_t *tags;
     pw_follow_t *follow; /* max_pools entries */
     apr_uint32_t nfollow;
-    pw_poolrec_t *table; /* scratch: the walk writes here first */
+    pw_poolrec_t *table;     /* scratch: the walk writes here first */
+    apr_pool_t **table_pool; /* the pool each table entry names */
     apr_uint64_t prev_requests;
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -289,11 +291,32 @@ static apr_status_t conn_cleared(void *data)
 }
 
 /* Registers our clear counter on a pool we may write to right now. */
+/* Whether p is pconf or below it. Only those pools may carry our
+ * cleanups: pconf's destruction unloads this DSO (mod_so), so a cleanup of
+ * ours on the process pool or APR's global pool would be called at exit
+ * after the code is gone (seen under apache2 -X). */
+static int below_pconf(apr_pool_t *p)
+{
+    apr_pool_t *pconf = child.pchild ? apr_pool_parent_get(child.pchild) : NULL;
+    unsigned int n = 0;
+
+    for (; p && n < 64; p = apr_pool_parent_get(p), n++) {
+        if (p == pconf) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void follow_register(pw_follow_t *f, apr_uint32_t idx)
 {
     apr_uintptr_t v;
 
-    if (f->registered || idx > 0xffff) {
+    if (f->registered || f->foreign || idx > 0xffff) {
+        return;
+    }
+    if (!below_pconf(f->pool)) {
+        f->foreign = 1; /* clears are seen by observation only */
         return;
     }
     f->token = (++child.token_seq) & 0xffff;
@@ -400,8 +423,13 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
             f->bytes = it->size.bytes;
         }
     }
-    apr_cpystrn(rec->tag, it->tag, sizeof(rec->tag));
-    apr_cpystrn(rec->path, it->path, sizeof(rec->path));
+    /* the same pool (address and tag) at the same place as in the last
+     * walk has the same name: skip the copies, two per pool per sample */
+    if (ch->table_pool[w->n] != it->pool || strcmp(rec->tag, it->tag)) {
+        apr_cpystrn(rec->tag, it->tag, sizeof(rec->tag));
+        apr_cpystrn(rec->path, it->path, sizeof(rec->path));
+        ch->table_pool[w->n] = it->pool;
+    }
     rec->bytes = it->size.bytes;
     rec->reserved_bytes = it->size.reserved;
     rec->nodes = it->size.nodes;
@@ -595,8 +623,9 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
      * (pconf, process) may still point here at exit */
     ch->follow = calloc((apr_size_t)eff.max_pools, sizeof(pw_follow_t));
     ch->table = calloc((apr_size_t)eff.max_pools, sizeof(pw_poolrec_t));
+    ch->table_pool = calloc((apr_size_t)eff.max_pools, sizeof(apr_pool_t *));
     ch->tags = calloc(1, sizeof(pw_tagcache_t));
-    if (!ch->follow || !ch->table || !ch->tags) {
+    if (!ch->follow || !ch->table || !ch->table_pool || !ch->tags) {
         ch->walk = PW_WALK_OFF;
         why = "out of memory for the pool tables";
     } else if (parent_walk == PW_WALK_OFF) {

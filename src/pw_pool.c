@@ -204,8 +204,13 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
                        apr_size_t plen, int depth)
 {
     pw_mirror_t *c;
-    char tmp[PW_TAG_MAX], comp[PW_TAG_MAX + 12];
-    char sib[PW_SIBLINGS_NAMED][PW_TAG_MAX];
+    char tmp[PW_TAG_MAX], suffix[16];
+    /* distinct sibling tags met so far: by tag pointer first (siblings of
+     * one kind share a literal), by text when the pointers differ. Texts
+     * point into the tag cache; without one they are copied here */
+    const char *sibraw[PW_SIBLINGS_NAMED];
+    const char *sibtxt[PW_SIBLINGS_NAMED];
+    char sibbuf[PW_SIBLINGS_NAMED][PW_TAG_MAX];
     unsigned int sibn[PW_SIBLINGS_NAMED];
     unsigned int nsib = 0, k, dup, pos = 0;
 
@@ -215,7 +220,8 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
     }
     for (c = parent->child; c != NULL; c = c->sibling) {
         pw_walk_item_t item;
-        apr_size_t tlen, nlen;
+        apr_size_t tlen, slen, nlen;
+        const char *raw;
         int skip = 0;
 
         if (w->visited >= w->max_pools) {
@@ -231,48 +237,59 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
              * freed under us, so read nothing but the link fields */
             item.opaque = 1;
             item.tag = "(opaque)";
+            raw = item.tag;
             w->opaque++;
         } else {
-            item.tag = cached_tag(w->tags, c->tag, tmp);
+            raw = c->tag;
+            item.tag = cached_tag(w->tags, raw, tmp);
             if (ring_size(c, &item.size) != APR_SUCCESS) {
                 item.opaque = 1;
                 w->opaque++;
             }
         }
         /* siblings with one tag (per-thread pools, untagged ones) get
-         * "#2", "#3"... so that each path names one pool */
-        /* count per distinct tag; once the table is full, a tag it
-         * does not hold is named by its position, which is unique too */
+         * "#2", "#3"... so that each path names one pool; once the table
+         * is full, a tag it does not hold is named by its position, which
+         * is unique too */
         dup = 0;
         for (k = 0; k < nsib; k++) {
-            if (!strcmp(sib[k], item.tag)) {
+            if (sibraw[k] == raw || !strcmp(sibtxt[k], item.tag)) {
                 dup = ++sibn[k];
                 break;
             }
         }
         if (k == nsib) {
             if (nsib < PW_SIBLINGS_NAMED) {
-                apr_cpystrn(sib[nsib], item.tag, PW_TAG_MAX);
+                sibraw[nsib] = raw;
+                if (w->tags && item.tag != tmp) {
+                    sibtxt[nsib] = item.tag;
+                } else {
+                    apr_cpystrn(sibbuf[nsib], item.tag, PW_TAG_MAX);
+                    sibtxt[nsib] = sibbuf[nsib];
+                }
                 sibn[nsib++] = dup = 1;
             } else {
                 dup = 0;
             }
         }
         pos++;
+        suffix[0] = '\0';
         if (dup > 1) {
-            apr_snprintf(comp, sizeof(comp), "%s#%u", item.tag, dup);
+            apr_snprintf(suffix, sizeof(suffix), "#%u", dup);
         } else if (dup == 0) {
-            apr_snprintf(comp, sizeof(comp), "%s@%u", item.tag, pos);
-        } else {
-            apr_cpystrn(comp, item.tag, sizeof(comp));
+            apr_snprintf(suffix, sizeof(suffix), "@%u", pos);
         }
-        tlen = strlen(comp);
-        nlen = plen + (plen ? 1 : 0) + tlen;
+        tlen = strlen(item.tag);
+        slen = strlen(suffix);
+        nlen = plen + (plen ? 1 : 0) + tlen + slen;
         if (nlen < PW_PATH_MAX) {
+            char *at = path + plen;
+
             if (plen) {
-                path[plen] = '/';
+                *at++ = '/';
             }
-            memcpy(path + plen + (plen ? 1 : 0), comp, tlen + 1);
+            memcpy(at, item.tag, tlen);
+            memcpy(at + tlen, suffix, slen + 1);
         } else {
             nlen = plen; /* too deep to name: keep the parent's path */
             w->truncated = 1;
