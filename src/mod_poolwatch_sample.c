@@ -62,6 +62,7 @@ typedef struct pw_follow_t {
     apr_uint32_t flags;      /* PW_POOL_* */
     apr_uint32_t seen;       /* walk number that last met it */
     apr_uint32_t foreign;    /* outlives pconf: no cleanup of ours on it */
+    pw_pool_sizecache_t cache;
 } pw_follow_t;
 
 /* Everything one child process keeps for itself. */
@@ -86,8 +87,9 @@ typedef struct pw_child_t {
     pw_tagcache_t *tags;
     pw_follow_t *follow; /* max_pools entries */
     apr_uint32_t nfollow;
-    pw_poolrec_t *table;     /* scratch: the walk writes here first */
-    apr_pool_t **table_pool; /* the pool each table entry names */
+    pw_poolrec_t *table;        /* scratch: the walk writes here first */
+    apr_pool_t **table_pool;    /* the pool each table entry names */
+    apr_uint32_t *table_follow; /* its follow entry in the last walk */
     apr_uint64_t prev_requests;
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -387,7 +389,9 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
     pw_child_t *ch = w->ch;
     pw_follow_t *f;
     pw_poolrec_t *rec;
+    pw_pool_size_t sz;
     apr_uint32_t idx = 0, flags = 0;
+    int fresh = 0;
 
     if (w->conn_depth && it->depth <= w->conn_depth) {
         w->conn_depth = 0; /* left the connection subtree */
@@ -406,9 +410,12 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
         return 0; /* counted by pools_seen - npools */
     }
     rec = &ch->table[w->n];
-    f = follow_find(ch, it->pool, w->n, &idx);
+    /* the follow entry this table position had last time: almost always
+     * the same pool, so no search */
+    f = follow_find(ch, it->pool, ch->table_follow[w->n], &idx);
     if (f == NULL) {
         f = follow_add(ch, it->pool, &idx);
+        fresh = 1;
         if (f && !w->first && !(flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
             f->flags |= PW_POOL_NEW;
             ch->me->pools_new++;
@@ -419,8 +426,25 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
             }
             w->new_count++;
         }
+    }
+    /* sizes: O(1) for a followed pool that did not change (the walk is
+     * lazy); a pool we cannot follow is measured in full */
+    memset(&sz, 0, sizeof(sz));
+    if (!it->opaque) {
+        apr_status_t rv;
+
         if (f) {
-            f->bytes = it->size.bytes;
+            rv = pw_pool_size_cached(it->pool, &f->cache);
+            sz = f->cache.size;
+        } else {
+            rv = pw_pool_size(it->pool, &sz);
+        }
+        if (rv != APR_SUCCESS) {
+            flags |= PW_POOL_OPAQUE; /* a ring we do not understand */
+            memset(&sz, 0, sizeof(sz));
+        }
+        if (f && fresh) {
+            f->bytes = sz.bytes;
         }
     }
     /* the same pool (address and tag) at the same place as in the last
@@ -430,20 +454,20 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
         apr_cpystrn(rec->path, it->path, sizeof(rec->path));
         ch->table_pool[w->n] = it->pool;
     }
-    rec->bytes = it->size.bytes;
-    rec->reserved_bytes = it->size.reserved;
-    rec->nodes = it->size.nodes;
+    rec->bytes = sz.bytes;
+    rec->reserved_bytes = sz.reserved;
+    rec->nodes = sz.nodes;
     rec->depth = (apr_uint32_t)it->depth;
     rec->growth = 0;
     rec->clears = 0;
     rec->first_seen = 0;
     if (f) {
-        if (!it->opaque) {
-            if (it->size.bytes < f->bytes && !f->registered) {
+        if (!(flags & PW_POOL_OPAQUE)) {
+            if (sz.bytes < f->bytes && !f->registered) {
                 f->clears++; /* pools never shrink but by a clear */
             }
-            rec->growth = (apr_int64_t)it->size.bytes - (apr_int64_t)f->bytes;
-            f->bytes = it->size.bytes;
+            rec->growth = (apr_int64_t)sz.bytes - (apr_int64_t)f->bytes;
+            f->bytes = sz.bytes;
             if (w->may_register && !(flags & PW_POOL_CONN) && !f->registered) {
                 pw_pool_size_t after;
 
@@ -464,11 +488,15 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
     }
     rec->flags = flags;
     if (!(flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
-        w->pool_bytes += it->size.bytes;
-        w->pool_reserved += it->size.reserved;
+        w->pool_bytes += sz.bytes;
+        w->pool_reserved += sz.reserved;
+    }
+    if (f) {
+        ch->table_follow[w->n] = idx;
     }
     w->n++;
-    return 0;
+    /* a ring we do not understand: do not trust its links either */
+    return (flags & PW_POOL_OPAQUE) && !it->opaque;
 }
 
 /* The pools a pool-debug libapr can measure for us: pconf and pchild. */
@@ -530,6 +558,7 @@ static void sample(pw_child_t *ch, conn_rec *c, apr_uint64_t requests)
         walk.tags = ch->tags;
         walk.fn = walk_cb;
         walk.baton = &w;
+        walk.lazy_sizes = 1;
         walk.max_pools = 100000;
         if (ch->walk == PW_WALK_LOCKED) {
             walk.only = ch->global_alloc;
@@ -624,8 +653,10 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     ch->follow = calloc((apr_size_t)eff.max_pools, sizeof(pw_follow_t));
     ch->table = calloc((apr_size_t)eff.max_pools, sizeof(pw_poolrec_t));
     ch->table_pool = calloc((apr_size_t)eff.max_pools, sizeof(apr_pool_t *));
+    ch->table_follow = calloc((apr_size_t)eff.max_pools, sizeof(apr_uint32_t));
     ch->tags = calloc(1, sizeof(pw_tagcache_t));
-    if (!ch->follow || !ch->table || !ch->table_pool || !ch->tags) {
+    if (!ch->follow || !ch->table || !ch->table_pool || !ch->table_follow ||
+        !ch->tags) {
         ch->walk = PW_WALK_OFF;
         why = "out of memory for the pool tables";
     } else if (parent_walk == PW_WALK_OFF) {

@@ -138,6 +138,32 @@ apr_status_t pw_pool_size(apr_pool_t *p, pw_pool_size_t *out)
     return ring_size(M(p), out);
 }
 
+apr_status_t pw_pool_size_cached(apr_pool_t *p, pw_pool_sizecache_t *c)
+{
+    pw_mirror_t *m;
+    apr_status_t rv;
+
+    if (!pw_usable || p == NULL) {
+        return APR_ENOTIMPL;
+    }
+    m = M(p);
+    if (m->active == NULL) {
+        return APR_EINVAL;
+    }
+    if (c->active == (const void *)m->active &&
+        c->first_avail == m->active->first_avail) {
+        return APR_SUCCESS; /* nothing allocated or cleared since */
+    }
+    rv = ring_size(m, &c->size);
+    if (rv == APR_SUCCESS) {
+        c->active = m->active;
+        c->first_avail = m->active->first_avail;
+    } else {
+        c->active = NULL;
+    }
+    return rv;
+}
+
 char *pw_tag_copy(char *dst, apr_size_t dstlen, const char *tag)
 {
     struct iovec local, remote;
@@ -200,19 +226,30 @@ static const char *cached_tag(pw_tagcache_t *tc, const char *tag, char *tmp)
     return tc->text[h];
 }
 
+/* FNV-1a of a tag copy (at most PW_TAG_MAX bytes). */
+static apr_uint32_t tag_hash(const char *t)
+{
+    apr_uint32_t h = 2166136261u;
+
+    while (*t) {
+        h = (h ^ (unsigned char)*t++) * 16777619u;
+    }
+    return h;
+}
+
 static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
                        apr_size_t plen, int depth)
 {
     pw_mirror_t *c;
     char tmp[PW_TAG_MAX], suffix[16];
-    /* distinct sibling tags met so far: by tag pointer first (siblings of
-     * one kind share a literal), by text when the pointers differ. Texts
-     * point into the tag cache; without one they are copied here */
+    /* distinct sibling tags met so far: by tag pointer (siblings of one
+     * kind share a literal), else by a hash of the text. Not the cached
+     * text itself: a later tag may take over its cache slot */
     const char *sibraw[PW_SIBLINGS_NAMED];
-    const char *sibtxt[PW_SIBLINGS_NAMED];
-    char sibbuf[PW_SIBLINGS_NAMED][PW_TAG_MAX];
+    apr_uint32_t sibhash[PW_SIBLINGS_NAMED];
     unsigned int sibn[PW_SIBLINGS_NAMED];
     unsigned int nsib = 0, k, dup, pos = 0;
+    apr_uint32_t hash;
 
     if ((unsigned int)depth > w->max_depth) {
         w->truncated = 1;
@@ -242,7 +279,7 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
         } else {
             raw = c->tag;
             item.tag = cached_tag(w->tags, raw, tmp);
-            if (ring_size(c, &item.size) != APR_SUCCESS) {
+            if (!w->lazy_sizes && ring_size(c, &item.size) != APR_SUCCESS) {
                 item.opaque = 1;
                 w->opaque++;
             }
@@ -252,8 +289,9 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
          * is full, a tag it does not hold is named by its position, which
          * is unique too */
         dup = 0;
+        hash = tag_hash(item.tag);
         for (k = 0; k < nsib; k++) {
-            if (sibraw[k] == raw || !strcmp(sibtxt[k], item.tag)) {
+            if (sibraw[k] == raw || sibhash[k] == hash) {
                 dup = ++sibn[k];
                 break;
             }
@@ -261,12 +299,7 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
         if (k == nsib) {
             if (nsib < PW_SIBLINGS_NAMED) {
                 sibraw[nsib] = raw;
-                if (w->tags && item.tag != tmp) {
-                    sibtxt[nsib] = item.tag;
-                } else {
-                    apr_cpystrn(sibbuf[nsib], item.tag, PW_TAG_MAX);
-                    sibtxt[nsib] = sibbuf[nsib];
-                }
+                sibhash[nsib] = hash;
                 sibn[nsib++] = dup = 1;
             } else {
                 dup = 0;
