@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 
 #include "httpd.h"
@@ -117,7 +118,9 @@ static const char *set_rss_interval(cmd_parms *cmd, void *dummy,
     if (err) {
         return err;
     }
-    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0 ||
+    /* ap_timeout_parameter_parse reads "soon" as 0 s: want a digit */
+    if (!apr_isdigit(*arg) ||
+        ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0 ||
         t > apr_time_from_sec(3600)) {
         return apr_psprintf(cmd->pool,
                             "%s: '%s' is not a time from 0 to 3600s "

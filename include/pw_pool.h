@@ -27,7 +27,8 @@ typedef struct pw_pool_size_t {
 } pw_pool_size_t;
 
 /* Validates the layout mirror once per process. `scratch` is a pool the
- * probe pools are created under (it is left as it was). Returns APR_SUCCESS
+ * probe pools are created under (they are destroyed again; a failure's
+ * reason is allocated from it). Returns APR_SUCCESS
  * when the mirror may be used; otherwise *why says why, in a sentence that
  * is safe to show to an admin. Safe on a foreign layout: pointer values are
  * compared before anything is dereferenced. */
@@ -42,6 +43,20 @@ void pw_pool_reset(void);
 /* Sizes of `p`'s own ring. The caller must own `p` or hold the mutex of
  * its allocator: another thread may grow or clear it otherwise. */
 apr_status_t pw_pool_size(apr_pool_t *p, pw_pool_size_t *out);
+
+/* What pw_pool_size_cached() remembers of one pool. */
+typedef struct pw_pool_sizecache_t {
+    const void *active;      /* the pool's current node */
+    const char *first_avail; /* and where its free space began */
+    pw_pool_size_t size;
+} pw_pool_sizecache_t;
+
+/* pw_pool_size(), skipping the walk of the node ring when the pool's
+ * current node and its fill mark are where they were: every apr_palloc
+ * moves one or the other, and a clear moves the fill mark back. O(1) for
+ * a pool that did not change, whatever its number of nodes. Same rules of
+ * ownership as pw_pool_size(); zero the cache for a new pool. */
+apr_status_t pw_pool_size_cached(apr_pool_t *p, pw_pool_sizecache_t *c);
 
 /* Link fields, read through the mirror (NULL when unusable). */
 apr_pool_t *pw_pool_first_child(apr_pool_t *p);
@@ -84,6 +99,8 @@ typedef struct pw_walk_t {
     unsigned int max_depth; /* guards against a corrupt tree */
     unsigned int max_pools; /* stop after this many items */
     pw_tagcache_t *tags;    /* may be NULL: copy every time */
+    int lazy_sizes;         /* leave item.size zero: the callback measures
+                               (e.g. with pw_pool_size_cached) */
     pw_walk_fn *fn;
     void *baton;
     /* results */

@@ -185,8 +185,9 @@ void pw_slot_write_begin(pw_slot_t *slot);
 void pw_slot_write_end(pw_slot_t *slot);
 
 /* Copies slot i (with its pools) into dst, which holds hdr->slot_size
- * bytes. Retries while a writer is busy; returns APR_EAGAIN if it never
- * got a stable copy (the copy is then marked torn by the caller). */
+ * bytes. Retries while a writer is busy (yielding after a short spin);
+ * returns APR_EAGAIN if it never got a stable copy: dst then holds the last
+ * attempt with an odd seq, for the renderer to mark as torn. */
 apr_status_t pw_shm_copy_slot(const void *base, apr_uint32_t i, void *dst);
 
 /* Appends a sample to the slot's history ring (writer side). */

@@ -988,9 +988,18 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
             continue;
         }
         copy = apr_palloc(r->pool, h->slot_size);
-        if (pw_shm_copy_slot(shm_base, i, copy) != APR_SUCCESS ||
-            copy->owner == 0 || copy->state == PW_SLOT_FREE) {
-            continue; /* busy for 1000 tries, or freed meanwhile */
+        if (child.active && (int)i == child.slot && child.sampler) {
+            /* our own slot: no writer while we hold the sampler mutex */
+            apr_thread_mutex_lock(child.sampler);
+            pw_shm_copy_slot(shm_base, i, copy);
+            apr_thread_mutex_unlock(child.sampler);
+        } else {
+            /* a torn copy is still shown (and marked), never dropped: the
+             * renderers bound every string they read from it */
+            pw_shm_copy_slot(shm_base, i, copy);
+        }
+        if (copy->owner == 0 || copy->state == PW_SLOT_FREE) {
+            continue; /* freed meanwhile */
         }
         kids[n] = copy;
         slot_of[n] = i;

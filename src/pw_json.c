@@ -315,7 +315,8 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     kv_u64(out, "slot", slot, &f);
     kv_u64(out, "generation", s->generation, &f);
     kv_str(out, "state", pw_state_name(s->state), &f);
-    kv_time(out, "started", s->started, &f);
+    kv_bool(out, "torn", s->seq & 1, &f);
+    kv_u64(out, "started", (apr_uint64_t)(s->started / APR_USEC_PER_SEC), &f);
     kv_time(out, "updated", s->updated, &f);
     kv_u64(out, "requests", s->requests, &f);
     kv_u64(out, "connections", s->connections, &f);

@@ -138,6 +138,32 @@ apr_status_t pw_pool_size(apr_pool_t *p, pw_pool_size_t *out)
     return ring_size(M(p), out);
 }
 
+apr_status_t pw_pool_size_cached(apr_pool_t *p, pw_pool_sizecache_t *c)
+{
+    pw_mirror_t *m;
+    apr_status_t rv;
+
+    if (!pw_usable || p == NULL) {
+        return APR_ENOTIMPL;
+    }
+    m = M(p);
+    if (m->active == NULL) {
+        return APR_EINVAL;
+    }
+    if (c->active == (const void *)m->active &&
+        c->first_avail == m->active->first_avail) {
+        return APR_SUCCESS; /* nothing allocated or cleared since */
+    }
+    rv = ring_size(m, &c->size);
+    if (rv == APR_SUCCESS) {
+        c->active = m->active;
+        c->first_avail = m->active->first_avail;
+    } else {
+        c->active = NULL;
+    }
+    return rv;
+}
+
 char *pw_tag_copy(char *dst, apr_size_t dstlen, const char *tag)
 {
     struct iovec local, remote;
@@ -200,14 +226,30 @@ static const char *cached_tag(pw_tagcache_t *tc, const char *tag, char *tmp)
     return tc->text[h];
 }
 
+/* FNV-1a of a tag copy (at most PW_TAG_MAX bytes). */
+static apr_uint32_t tag_hash(const char *t)
+{
+    apr_uint32_t h = 2166136261u;
+
+    while (*t) {
+        h = (h ^ (unsigned char)*t++) * 16777619u;
+    }
+    return h;
+}
+
 static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
                        apr_size_t plen, int depth)
 {
     pw_mirror_t *c;
-    char tmp[PW_TAG_MAX], comp[PW_TAG_MAX + 12];
-    char sib[PW_SIBLINGS_NAMED][PW_TAG_MAX];
+    char tmp[PW_TAG_MAX], suffix[16];
+    /* distinct sibling tags met so far: by tag pointer (siblings of one
+     * kind share a literal), else by a hash of the text. Not the cached
+     * text itself: a later tag may take over its cache slot */
+    const char *sibraw[PW_SIBLINGS_NAMED];
+    apr_uint32_t sibhash[PW_SIBLINGS_NAMED];
     unsigned int sibn[PW_SIBLINGS_NAMED];
     unsigned int nsib = 0, k, dup, pos = 0;
+    apr_uint32_t hash;
 
     if ((unsigned int)depth > w->max_depth) {
         w->truncated = 1;
@@ -215,7 +257,8 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
     }
     for (c = parent->child; c != NULL; c = c->sibling) {
         pw_walk_item_t item;
-        apr_size_t tlen, nlen;
+        apr_size_t tlen, slen, nlen;
+        const char *raw;
         int skip = 0;
 
         if (w->visited >= w->max_pools) {
@@ -231,48 +274,55 @@ static void walk_level(pw_walk_t *w, pw_mirror_t *parent, char *path,
              * freed under us, so read nothing but the link fields */
             item.opaque = 1;
             item.tag = "(opaque)";
+            raw = item.tag;
             w->opaque++;
         } else {
-            item.tag = cached_tag(w->tags, c->tag, tmp);
-            if (ring_size(c, &item.size) != APR_SUCCESS) {
+            raw = c->tag;
+            item.tag = cached_tag(w->tags, raw, tmp);
+            if (!w->lazy_sizes && ring_size(c, &item.size) != APR_SUCCESS) {
                 item.opaque = 1;
                 w->opaque++;
             }
         }
         /* siblings with one tag (per-thread pools, untagged ones) get
-         * "#2", "#3"... so that each path names one pool */
-        /* count per distinct tag; once the table is full, a tag it
-         * does not hold is named by its position, which is unique too */
+         * "#2", "#3"... so that each path names one pool; once the table
+         * is full, a tag it does not hold is named by its position, which
+         * is unique too */
         dup = 0;
+        hash = tag_hash(item.tag);
         for (k = 0; k < nsib; k++) {
-            if (!strcmp(sib[k], item.tag)) {
+            if (sibraw[k] == raw || sibhash[k] == hash) {
                 dup = ++sibn[k];
                 break;
             }
         }
         if (k == nsib) {
             if (nsib < PW_SIBLINGS_NAMED) {
-                apr_cpystrn(sib[nsib], item.tag, PW_TAG_MAX);
+                sibraw[nsib] = raw;
+                sibhash[nsib] = hash;
                 sibn[nsib++] = dup = 1;
             } else {
                 dup = 0;
             }
         }
         pos++;
+        suffix[0] = '\0';
         if (dup > 1) {
-            apr_snprintf(comp, sizeof(comp), "%s#%u", item.tag, dup);
+            apr_snprintf(suffix, sizeof(suffix), "#%u", dup);
         } else if (dup == 0) {
-            apr_snprintf(comp, sizeof(comp), "%s@%u", item.tag, pos);
-        } else {
-            apr_cpystrn(comp, item.tag, sizeof(comp));
+            apr_snprintf(suffix, sizeof(suffix), "@%u", pos);
         }
-        tlen = strlen(comp);
-        nlen = plen + (plen ? 1 : 0) + tlen;
+        tlen = strlen(item.tag);
+        slen = strlen(suffix);
+        nlen = plen + (plen ? 1 : 0) + tlen + slen;
         if (nlen < PW_PATH_MAX) {
+            char *at = path + plen;
+
             if (plen) {
-                path[plen] = '/';
+                *at++ = '/';
             }
-            memcpy(path + plen + (plen ? 1 : 0), comp, tlen + 1);
+            memcpy(at, item.tag, tlen);
+            memcpy(at + tlen, suffix, slen + 1);
         } else {
             nlen = plen; /* too deep to name: keep the parent's path */
             w->truncated = 1;

@@ -10,6 +10,7 @@
  * every platform APR supports, which is what orders the plain stores.
  */
 #include <stddef.h>
+#include <sched.h>
 #include <string.h>
 
 #include <apr_atomic.h>
@@ -195,17 +196,23 @@ apr_status_t pw_shm_copy_slot(const void *base, apr_uint32_t i, void *dst)
     if (s == NULL) {
         return APR_EINVAL;
     }
-    for (tries = 0; tries < 1000; tries++) {
+    /* a writer holds the counter odd for a few microseconds, unless it is
+     * preempted: spin a little, then give the CPU away between tries */
+    for (tries = 0; tries < 1200; tries++) {
         apr_uint32_t before = apr_atomic_read32(&s->seq);
 
-        if (before & 1) {
-            continue;
+        if (!(before & 1)) {
+            memcpy(dst, s, h->slot_size);
+            if (apr_atomic_read32(&s->seq) == before) {
+                return APR_SUCCESS;
+            }
         }
-        memcpy(dst, s, h->slot_size);
-        if (apr_atomic_read32(&s->seq) == before) {
-            return APR_SUCCESS;
+        if (tries >= 200) {
+            sched_yield();
         }
     }
+    /* still moving: the caller gets the last copy, marked by an odd seq */
+    ((pw_slot_t *)dst)->seq |= 1;
     return APR_EAGAIN;
 }
 

@@ -2,7 +2,8 @@
 
   mpm             parametrizes a test over prefork, worker and event
   httpd_factory   makes (and starts) servers; on teardown stops them and fails
-                  the test if error_log shows a crash or the parent died
+                  the test if error_log shows a crash, a child left a core
+                  in <root>/run, or the parent died
   server          a started server with mod_poolwatch (skipped when the module
                   is not built, unless PW_REQUIRE_POOLWATCH=1)
   pwtest_server   a started server that needs only mod_pwtest
@@ -74,11 +75,12 @@ def httpd_factory(request):
             problems.append(f"{srv.name}: apache2 parent exited during the "
                             f"test:\n{srv._tail()}")
         crashes = srv.crashes()
+        cores = srv.cores()
         if crashes:
-            cores = srv.cores()
             problems.append(f"{srv.name}: error_log {srv.error_log} shows:\n"
-                            + "\n".join(crashes[:40])
-                            + (f"\ncores: {cores}" if cores else ""))
+                            + "\n".join(crashes[:40]))
+        if cores:
+            problems.append(f"{srv.name}: core dumps: {' '.join(cores)}")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 

@@ -20,6 +20,17 @@
 
 #include <apr.h>
 
+/* Valgrind runs one thread at a time and replaces malloc: a few tests
+ * adapt (0 when valgrind.h is not installed). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* Suites, one per test_<part>.c. */
 Suite *pw_pool_suite(void); /* test_pool.c */
 Suite *pw_shm_suite(void);  /* test_shm.c */

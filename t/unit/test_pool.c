@@ -758,6 +758,33 @@ START_TEST(test_walk_many_duplicates_unique)
 }
 END_TEST
 
+/* More distinct tags on one level than the walker counts per level (16),
+ * each twice: every path still names one pool. */
+START_TEST(test_walk_many_distinct_tags_unique)
+{
+    static const char *tags[] = {
+        "t00", "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09",
+        "t10", "t11", "t12", "t13", "t14", "t15", "t16", "t17", "t18", "t19"};
+    pw_walk_t w;
+    walklog_t log;
+    int i, round;
+
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < 20; i++) {
+            new_pool(root, tags[i]);
+        }
+    }
+    walk_init(&w, &log);
+    ck_assert_int_eq(pw_pool_walk(&w), APR_SUCCESS);
+    ck_assert_int_eq(log.n, 40);
+    check_paths_unique(&log);
+    for (i = 0; i < log.n; i++) {
+        /* each path starts with its pool's own tag */
+        ck_assert_int_eq(strncmp(log.items[i].path, log.items[i].tag, 3), 0);
+    }
+}
+END_TEST
+
 /* ---- fake pools: a ring the walker does not understand ---------------- */
 
 /* A stand-in for struct apr_pool_t (release layout: 15 pointers). */
@@ -1013,6 +1040,7 @@ Suite *pw_pool_suite(void)
     tcase_add_test(tc, test_walk_long_paths);
     tcase_add_test(tc, test_walk_duplicate_tags);
     tcase_add_test(tc, test_walk_many_duplicates_unique);
+    tcase_add_test(tc, test_walk_many_distinct_tags_unique);
     tcase_add_test(tc, test_walk_fake_broken_ring);
     suite_add_tcase(s, tc);
 
