@@ -80,7 +80,7 @@ typedef enum {
 
 /* Builds the key into buf (PW_KEY_MAX bytes). alt replaces the path when
  * non-NULL (env/note); query is appended when non-NULL. Returns its hash,
- * never 0. */
+ * never 0 (free) or 1 (evicted). */
 apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
                          const char *path, const char *query, const char *alt);
 

@@ -2,8 +2,9 @@
  *
  * pw_attr: attribution of interval growth to request keys (pw_attr.h).
  *
- * Model: growth_i = sum_k b_k * n_ik + b_other * other_i + noise, one
- * equation per interval i of the window, one unknown per key. No
+ * Model: growth_i = sum_k b_k * n_ik + b_other * other_i, one equation
+ * per interval i of the window in which no key was in its warm-up (set-up
+ * costs are lumpy: they would leak into every coefficient). No
  * intercept: with one key and a fixed sampling interval, n_ik is the same
  * every time and an intercept would take the whole leak. Solved by the
  * normal equations with a tiny ridge (Cholesky), a few microseconds for
@@ -18,6 +19,9 @@
 #include <string.h>
 
 #include "pw_attr.h"
+
+/* Columns of the design: steady and warm-up per key, and other. */
+#define PW_ATTR_COLS (2 * PW_ATTR_KEYS + 1)
 
 void pw_window_add(pw_window_t *w, const pw_interval_t *iv)
 {
@@ -96,34 +100,42 @@ static int column(const pw_attr_key_t *keys, unsigned int nkeys,
     return -1;
 }
 
-/* Whether key k had warm-up requests in iv: no point for it there. */
+/* Whether any key was in its warm-up in iv. Such an interval is left out
+ * of the regression and of every key's series: set-up costs are lumpy (a
+ * first request may build a cache), and no average of them, subtracted,
+ * leaves the other keys' levels clean. */
 static int warm_in(const pw_interval_t *iv, const pw_attr_key_t *k)
 {
     apr_uint32_t j;
 
+    (void)k;
     for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
-        if (iv->key[j] == k->key && iv->kgen[j] == k->gen && iv->warm[j]) {
+        if (iv->warm[j]) {
             return 1;
         }
     }
     return 0;
 }
 
-/* Requests of interval iv per column (nkeys columns, then other). */
+/* Requests of interval iv per column: nkeys steady columns, then nkeys
+ * warm-up columns (a key's warm-up has its own coefficient: set-up cost
+ * is neither charged to its steady state nor to other keys), then other. */
 static void row(const pw_interval_t *iv, const pw_attr_key_t *keys,
                 unsigned int nkeys, double *x)
 {
     apr_uint32_t j;
 
-    memset(x, 0, (nkeys + 1) * sizeof(double));
-    x[nkeys] = iv->other;
+    memset(x, 0, (2 * nkeys + 1) * sizeof(double));
+    x[2 * nkeys] = iv->other;
     for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
         int c = column(keys, nkeys, iv->key[j], iv->kgen[j]);
+        apr_uint32_t warm = iv->warm[j] < iv->cnt[j] ? iv->warm[j] : iv->cnt[j];
 
         if (c >= 0) {
-            x[c] += iv->cnt[j];
+            x[c] += iv->cnt[j] - warm;
+            x[nkeys + c] += warm;
         } else {
-            x[nkeys] += iv->cnt[j];
+            x[2 * nkeys] += iv->cnt[j];
         }
     }
 }
@@ -132,9 +144,9 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                            const pw_detect_params_t *params, pw_attr_key_t *out,
                            unsigned int max_out)
 {
-    double ata[(PW_ATTR_KEYS + 1) * (PW_ATTR_KEYS + 1)];
-    double atg[PW_IVL_SIGNALS][PW_ATTR_KEYS + 1];
-    double x[PW_ATTR_KEYS + 1], coef[PW_IVL_SIGNALS][PW_ATTR_KEYS + 1];
+    double ata[PW_ATTR_COLS * PW_ATTR_COLS];
+    double atg[PW_IVL_SIGNALS][PW_ATTR_COLS];
+    double x[PW_ATTR_COLS], coef[PW_IVL_SIGNALS][PW_ATTR_COLS];
     pw_point_t pts[PW_WINDOW];
     unsigned int nkeys = 0, n, i, c, d, s;
 
@@ -160,7 +172,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
     if (nkeys == 0) {
         return 0;
     }
-    n = nkeys + 1;
+    n = 2 * nkeys + 1;
 
     /* normal equations, all signals at once */
     memset(ata, 0, sizeof(ata));
@@ -168,6 +180,9 @@ unsigned int pw_attr_judge(const pw_window_t *w,
     for (i = 0; i < w->count; i++) {
         const pw_interval_t *iv = pw_window_at(w, i);
 
+        if (warm_in(iv, NULL)) {
+            continue; /* lumpy set-up costs: see warm_in() */
+        }
         row(iv, out, nkeys, x);
         for (c = 0; c < n; c++) {
             if (x[c] == 0.0) {
@@ -182,7 +197,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
         }
     }
     for (s = 0; s < PW_IVL_SIGNALS; s++) {
-        double a[(PW_ATTR_KEYS + 1) * (PW_ATTR_KEYS + 1)], tr = 0.0;
+        double a[PW_ATTR_COLS * PW_ATTR_COLS], tr = 0.0;
 
         memcpy(a, ata, n * n * sizeof(double));
         memcpy(coef[s], atg[s], n * sizeof(double));

@@ -15,6 +15,10 @@
 #include "pw_detect.h"
 #include "pw_keys.h"
 
+/* An evicted entry: probing goes on past it (a key further down the
+ * chain must stay reachable), and a new key may take it. */
+#define PW_KEY_TOMB 1u
+
 const char *pw_signal_name(apr_uint32_t sig)
 {
     static const char *const names[PW_SIG_COUNT] = {"pool", "conn", "heap",
@@ -59,41 +63,72 @@ apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
     for (i = 0; i < len; i++) {
         h = (h ^ (unsigned char)buf[i]) * 16777619u;
     }
-    return h ? h : 1;
+    return h > PW_KEY_TOMB ? h : h + 2; /* 0 is free, 1 a tombstone */
+}
+
+static pw_keyrec_t *claim(pw_keyrec_t *r, apr_uint32_t was, const char *key,
+                          apr_uint32_t hash)
+{
+    if (apr_atomic_cas32(&r->hash, hash, was) != was) {
+        return NULL;
+    }
+    apr_cpystrn(r->key, key, sizeof(r->key));
+    apr_atomic_inc32(&r->gen);
+    apr_atomic_set32(&r->ready, 1);
+    return r;
 }
 
 pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
                         apr_uint32_t hash)
 {
-    apr_uint32_t i, start;
+    apr_uint32_t i, start, round;
 
     if (n == 0) {
         return NULL;
     }
     start = hash % n;
-    for (i = 0; i < n; i++) {
-        pw_keyrec_t *r = &recs[(start + i) % n];
-        apr_uint32_t h = apr_atomic_read32(&r->hash);
+    /* a second round only when a claim was lost to another thread */
+    for (round = 0; round < 2; round++) {
+        pw_keyrec_t *tomb = NULL, *got;
 
-        if (h == 0) {
-            if (apr_atomic_cas32(&r->hash, hash, 0) == 0) {
-                apr_cpystrn(r->key, key, sizeof(r->key));
-                apr_atomic_inc32(&r->gen);
-                apr_atomic_set32(&r->ready, 1);
-                return r;
+        for (i = 0; i < n; i++) {
+            pw_keyrec_t *r = &recs[(start + i) % n];
+            apr_uint32_t h = apr_atomic_read32(&r->hash);
+
+            if (h == PW_KEY_TOMB) {
+                if (tomb == NULL) {
+                    tomb = r;
+                }
+                continue;
             }
-            h = apr_atomic_read32(&r->hash); /* lost the race: look again */
+            if (h == 0) {
+                /* the end of the chain: the key is not in the table */
+                got = tomb ? claim(tomb, PW_KEY_TOMB, key, hash)
+                           : claim(r, 0, key, hash);
+                if (got) {
+                    return got;
+                }
+                break; /* lost the race: look again */
+            }
+            if (h == hash) {
+                int spin;
+
+                for (spin = 0; spin < 10000 && !apr_atomic_read32(&r->ready);
+                     spin++) {
+                    ; /* the claimer is copying the key: a few instructions */
+                }
+                if (apr_atomic_read32(&r->ready) && !strcmp(r->key, key)) {
+                    return r;
+                }
+            }
         }
-        if (h == hash) {
-            int spin;
-
-            for (spin = 0; spin < 10000 && !apr_atomic_read32(&r->ready);
-                 spin++) {
-                ; /* the claimer is copying the key: a few instructions */
+        if (i == n && tomb) {
+            /* no free entry left, but an evicted one */
+            if ((got = claim(tomb, PW_KEY_TOMB, key, hash)) != NULL) {
+                return got;
             }
-            if (apr_atomic_read32(&r->ready) && !strcmp(r->key, key)) {
-                return r;
-            }
+        } else if (i == n) {
+            return NULL; /* full */
         }
     }
     return NULL;
@@ -117,7 +152,11 @@ void pw_key_evict(pw_keyrec_t *rec)
     apr_atomic_set32(&rec->stream_points, 0);
     apr_atomic_set64(&rec->stream_per_mib, 0);
     apr_atomic_set64(&rec->last_used, 0);
-    apr_atomic_set32(&rec->hash, 0); /* last: now it may be claimed */
+    rec->share = 0.0;
+    rec->attribution_exact = 0;
+    /* last: a tombstone, so that keys further down its chain stay
+     * reachable; a new key may claim it */
+    apr_atomic_set32(&rec->hash, PW_KEY_TOMB);
 }
 
 int pw_key_victim(const pw_keyrec_t *recs, apr_uint32_t n)
@@ -129,7 +168,8 @@ int pw_key_victim(const pw_keyrec_t *recs, apr_uint32_t n)
     for (i = 0; i < n; i++) {
         const pw_keyrec_t *r = &recs[i];
 
-        if (r->hash == 0 || !r->ready || r->verdict == PW_VERDICT_LEAK) {
+        if (r->hash <= PW_KEY_TOMB || !r->ready ||
+            r->verdict == PW_VERDICT_LEAK) {
             continue; /* keep leaks: they are what the table is for */
         }
         if (pick < 0 || r->last_used < oldest) {

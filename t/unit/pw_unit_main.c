@@ -11,10 +11,9 @@
 
 #include "pw_unit.h"
 
-/* Weak: test_json.c and test_detect.c come later. Until one is linked in,
- * its function is NULL and its suite is skipped. */
+/* Weak: test_json.c comes later. Until it is linked in, its function is
+ * NULL and its suite is skipped. */
 extern Suite *pw_json_suite(void) __attribute__((weak));
-extern Suite *pw_detect_suite(void) __attribute__((weak));
 
 int main(void)
 {
@@ -32,9 +31,9 @@ int main(void)
     if (pw_json_suite != NULL) {
         srunner_add_suite(sr, pw_json_suite());
     }
-    if (pw_detect_suite != NULL) {
-        srunner_add_suite(sr, pw_detect_suite());
-    }
+    srunner_add_suite(sr, pw_detect_suite());
+    srunner_add_suite(sr, pw_attr_suite());
+    srunner_add_suite(sr, pw_keys_suite());
     /* CK_ENV: CK_VERBOSITY picks the output, CK_NORMAL when unset */
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
