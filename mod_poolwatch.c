@@ -75,6 +75,33 @@ static const char *parse_int(cmd_parms *cmd, const char *arg, int lo, int hi,
     return NULL;
 }
 
+/* Whole-number directives: where the value goes and its range. */
+typedef struct pw_int_directive_t {
+    apr_size_t offset; /* in pw_config_t */
+    int lo, hi;
+} pw_int_directive_t;
+
+static pw_int_directive_t d_sample_every = {
+    APR_OFFSETOF(pw_config_t, sample_every), 1, 1000000};
+static pw_int_directive_t d_max_pools = {APR_OFFSETOF(pw_config_t, max_pools),
+                                         8, 4096};
+static pw_int_directive_t d_slots = {APR_OFFSETOF(pw_config_t, slots), 0,
+                                     65536};
+static pw_int_directive_t d_max_keys = {APR_OFFSETOF(pw_config_t, max_keys), 4,
+                                        1024};
+static pw_int_directive_t d_warmup = {APR_OFFSETOF(pw_config_t, warmup), 0,
+                                      100000};
+
+static const char *set_int(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const pw_int_directive_t *d = cmd->info;
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    return err ? err
+               : parse_int(cmd, arg, d->lo, d->hi,
+                           (int *)(void *)((char *)conf_of(cmd) + d->offset));
+}
+
 static const char *set_enabled(cmd_parms *cmd, void *dummy, int on)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -84,29 +111,6 @@ static const char *set_enabled(cmd_parms *cmd, void *dummy, int on)
     }
     conf_of(cmd)->enabled = on;
     return NULL;
-}
-
-static const char *set_sample_every(cmd_parms *cmd, void *dummy,
-                                    const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err
-               : parse_int(cmd, arg, 1, 1000000, &conf_of(cmd)->sample_every);
-}
-
-static const char *set_max_pools(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err : parse_int(cmd, arg, 8, 4096, &conf_of(cmd)->max_pools);
-}
-
-static const char *set_slots(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err : parse_int(cmd, arg, 0, 65536, &conf_of(cmd)->slots);
 }
 
 static const char *set_rss_interval(cmd_parms *cmd, void *dummy,
@@ -147,20 +151,6 @@ static const char *set_walk(cmd_parms *cmd, void *dummy, const char *arg)
                             cmd->cmd->name, arg);
     }
     return NULL;
-}
-
-static const char *set_max_keys(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err : parse_int(cmd, arg, 4, 1024, &conf_of(cmd)->max_keys);
-}
-
-static const char *set_warmup(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err : parse_int(cmd, arg, 0, 100000, &conf_of(cmd)->warmup);
 }
 
 static const char *set_trace(cmd_parms *cmd, void *dummy, int on)
@@ -205,23 +195,23 @@ static const char *set_key(cmd_parms *cmd, void *dummy, const char *arg)
 static const command_rec pw_cmds[] = {
     AP_INIT_FLAG("PoolWatch", set_enabled, NULL, RSRC_CONF,
                  "On (default) or Off: sample this server's memory"),
-    AP_INIT_TAKE1("PoolWatchSampleEvery", set_sample_every, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchSampleEvery", set_int, &d_sample_every, RSRC_CONF,
                   "requests between samples of long-lived pools and heap, "
                   "1-1000000 (default 4; 1 under -X)"),
     AP_INIT_TAKE1("PoolWatchRSSInterval", set_rss_interval, NULL, RSRC_CONF,
                   "least time between RSS readings, 0-3600s (default 1s)"),
-    AP_INIT_TAKE1("PoolWatchMaxPools", set_max_pools, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchMaxPools", set_int, &d_max_pools, RSRC_CONF,
                   "pool records kept per child, 8-4096 (default 64)"),
-    AP_INIT_TAKE1("PoolWatchSlots", set_slots, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchSlots", set_int, &d_slots, RSRC_CONF,
                   "child slots in shared memory, 0 = ServerLimit + 2"),
     AP_INIT_TAKE1("PoolWatchWalk", set_walk, NULL, RSRC_CONF,
                   "auto (default) or off: walk APR pools"),
     AP_INIT_TAKE1("PoolWatchKey", set_key, NULL, RSRC_CONF,
                   "what makes requests identical: path (default), query, "
                   "env=NAME or note=NAME (replaces the path when set)"),
-    AP_INIT_TAKE1("PoolWatchMaxKeys", set_max_keys, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchMaxKeys", set_int, &d_max_keys, RSRC_CONF,
                   "request keys kept per child, 4-1024 (default 32)"),
-    AP_INIT_TAKE1("PoolWatchWarmup", set_warmup, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchWarmup", set_int, &d_warmup, RSRC_CONF,
                   "requests of a key per child not judged, 0-100000 "
                   "(default 10)"),
     AP_INIT_FLAG("PoolWatchTrace", set_trace, NULL, RSRC_CONF,
