@@ -102,14 +102,15 @@ static const char *set_int(cmd_parms *cmd, void *dummy, const char *arg)
                            (int *)(void *)((char *)conf_of(cmd) + d->offset));
 }
 
-static const char *set_enabled(cmd_parms *cmd, void *dummy, int on)
+/* On|Off directives: cmd->info is the field's offset in pw_config_t. */
+static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     if (err) {
         return err;
     }
-    conf_of(cmd)->enabled = on;
+    *(int *)(void *)((char *)conf_of(cmd) + (apr_size_t)cmd->info) = on;
     return NULL;
 }
 
@@ -153,17 +154,6 @@ static const char *set_walk(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
-static const char *set_trace(cmd_parms *cmd, void *dummy, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    if (err) {
-        return err;
-    }
-    conf_of(cmd)->trace = on;
-    return NULL;
-}
-
 /* PoolWatchKey path | query | env=NAME | note=NAME */
 static const char *set_key(cmd_parms *cmd, void *dummy, const char *arg)
 {
@@ -193,7 +183,8 @@ static const char *set_key(cmd_parms *cmd, void *dummy, const char *arg)
 }
 
 static const command_rec pw_cmds[] = {
-    AP_INIT_FLAG("PoolWatch", set_enabled, NULL, RSRC_CONF,
+    AP_INIT_FLAG("PoolWatch", set_flag,
+                 (void *)APR_OFFSETOF(pw_config_t, enabled), RSRC_CONF,
                  "On (default) or Off: sample this server's memory"),
     AP_INIT_TAKE1("PoolWatchSampleEvery", set_int, &d_sample_every, RSRC_CONF,
                   "requests between samples of long-lived pools and heap, "
@@ -214,7 +205,8 @@ static const command_rec pw_cmds[] = {
     AP_INIT_TAKE1("PoolWatchWarmup", set_int, &d_warmup, RSRC_CONF,
                   "requests of a key per child not judged, 0-100000 "
                   "(default 10)"),
-    AP_INIT_FLAG("PoolWatchTrace", set_trace, NULL, RSRC_CONF,
+    AP_INIT_FLAG("PoolWatchTrace", set_flag,
+                 (void *)APR_OFFSETOF(pw_config_t, trace), RSRC_CONF,
                  "On: log what grew after every request (for httpd -X)"),
     {NULL}};
 
