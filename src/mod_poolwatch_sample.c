@@ -62,6 +62,8 @@ typedef struct pw_follow_t {
     apr_uint32_t flags;      /* PW_POOL_* */
     apr_uint32_t seen;       /* walk number that last met it */
     apr_uint32_t foreign;    /* outlives pconf: no cleanup of ours on it */
+    apr_uint32_t quick;      /* may be measured without a walk (see
+                                quick_sample) */
     pw_pool_sizecache_t cache;
 } pw_follow_t;
 
@@ -90,6 +92,7 @@ typedef struct pw_child_t {
     pw_poolrec_t *table;        /* scratch: the walk writes here first */
     apr_pool_t **table_pool;    /* the pool each table entry names */
     apr_uint32_t *table_follow; /* its follow entry in the last walk */
+    apr_uint32_t table_n;       /* entries of the last full walk */
     apr_uint64_t prev_requests;
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -490,6 +493,18 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
             }
         }
         f->seen = ch->walks;
+        /* a pool whose end we would see (our cleanup is on it) or that
+         * lives as long as the process; in a threaded child only pconf,
+         * pchild and the pools above pconf, which no thread destroys */
+        if (flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) {
+            f->quick = 0;
+        } else if (ch->walk == PW_WALK_EXACT) {
+            f->quick = f->registered || f->foreign;
+        } else {
+            f->quick = it->pool == ch->pchild ||
+                       it->pool == apr_pool_parent_get(ch->pchild) ||
+                       !below_pconf(it->pool);
+        }
         flags |= f->flags & PW_POOL_NEW;
         rec->clears = f->clears;
     }
@@ -562,6 +577,40 @@ static apr_uint32_t top_growth(pw_child_t *ch, apr_uint32_t n,
     return k;
 }
 
+/* Between full walks: re-measure only the pools known to be alive (see
+ * pw_follow_t.quick), in place in the last walk's table; O(1) for a pool
+ * that did not change. Other pools keep their last figures until the next
+ * full walk, which also finds new pools. */
+#define PW_FULL_WALK_EVERY 8
+
+static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
+{
+    apr_uint32_t i;
+
+    for (i = 0; i < ch->table_n; i++) {
+        pw_poolrec_t *rec = &ch->table[i];
+        pw_follow_t *f = &ch->follow[ch->table_follow[i]];
+
+        rec->growth = 0;
+        if (rec->flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) {
+            continue;
+        }
+        if (f->pool == ch->table_pool[i] && f->quick &&
+            (ch->walk != PW_WALK_EXACT || f->registered || f->foreign) &&
+            pw_pool_size_cached(f->pool, &f->cache) == APR_SUCCESS) {
+            rec->growth =
+                (apr_int64_t)f->cache.size.bytes - (apr_int64_t)f->bytes;
+            f->bytes = f->cache.size.bytes;
+            rec->bytes = f->cache.size.bytes;
+            rec->reserved_bytes = f->cache.size.reserved;
+            rec->nodes = f->cache.size.nodes;
+        }
+        w->pool_bytes += rec->bytes;
+        w->pool_reserved += rec->reserved_bytes;
+    }
+    w->n = ch->table_n;
+}
+
 static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
                    int force)
 {
@@ -592,7 +641,20 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
 
     pw_slot_write_begin(me);
     memset(&walk, 0, sizeof(walk));
-    if (ch->walk != PW_WALK_OFF) {
+    if (ch->walk != PW_WALK_OFF && !force && !w.first && ch->table_n &&
+        ch->walks % PW_FULL_WALK_EVERY != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (ch->walk == PW_WALK_LOCKED) {
+            apr_thread_mutex_lock(ch->global_mutex);
+            quick_sample(ch, &w);
+            apr_thread_mutex_unlock(ch->global_mutex);
+        } else {
+            quick_sample(ch, &w);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        took_ns = (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                  (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec;
+    } else if (ch->walk != PW_WALK_OFF) {
         apr_status_t rv;
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -621,6 +683,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         if (walk.visited > w.n) {
             me->pools_overflow++;
         }
+        ch->table_n = w.n;
     } else if (ch->num_bytes) {
         sample_debug_pools(ch, &w);
     }

@@ -23,7 +23,7 @@
  *
  * Cost: per request a key (a copy of at most 127 bytes and an FNV hash),
  * a probe of the table and four atomic adds. The judge runs in the
- * sampling thread, at most every second sample and every 50 ms.
+ * sampling thread, at most once a second, and when /poolwatch is read.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -41,8 +41,9 @@
 
 APLOG_USE_MODULE(poolwatch);
 
-#define PW_CONN_POINTS 64
-#define PW_NAMES       64
+#define PW_CONN_POINTS    64
+#define PW_JUDGE_INTERVAL apr_time_from_sec(1)
+#define PW_NAMES          64
 
 /* What the child keeps about one key, in private memory. */
 typedef struct pw_keystate_t {
@@ -350,8 +351,11 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
         vd.intervals++;
     }
 
+    /* a judgement costs some 10^5 instructions: once a second is plenty
+     * for a warning in the error_log, and a reader of /poolwatch forces
+     * one (force) so that what it shows is current */
     if (in->force || (vd.intervals % 2 == 0 &&
-                      in->now - vd.judged_at >= apr_time_from_msec(50))) {
+                      in->now - vd.judged_at >= PW_JUDGE_INTERVAL)) {
         unsigned int n =
             pw_attr_judge(vd.window, vd.params, vd.results, PW_ATTR_KEYS);
         unsigned char seen[1024];
