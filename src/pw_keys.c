@@ -27,41 +27,49 @@ const char *pw_signal_name(apr_uint32_t sig)
     return sig < PW_SIG_COUNT ? names[sig] : "none";
 }
 
-/* Appends src to buf at *len, replacing bytes that would make a key hard
- * to read or log; stops at the end of the buffer. */
-static void append(char *buf, apr_size_t *len, const char *src)
+/* Appends src to buf[0..len), replacing bytes that would make a key hard
+ * to read or log and folding them into the FNV-1a hash *h; stops at the
+ * end of the buffer. Returns the new length. Locals, not pointers, in the
+ * loop: a char store may alias anything, and would reload them per byte. */
+static apr_size_t append(char *buf, apr_size_t len, const char *src,
+                         apr_uint32_t *h)
 {
-    while (src && *src && *len < PW_KEY_MAX - 1) {
+    apr_uint32_t hh = *h;
+
+    while (src && *src && len < PW_KEY_MAX - 1) {
         unsigned char c = (unsigned char)*src++;
 
-        buf[(*len)++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        if (c < 0x20 || c == 0x7f) {
+            c = '?';
+        }
+        buf[len++] = (char)c;
+        hh = (hh ^ c) * 16777619u;
     }
-    buf[*len] = '\0';
+    buf[len] = '\0';
+    *h = hh;
+    return len;
 }
 
 apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
                          const char *path, const char *query, const char *alt)
 {
-    apr_size_t len = 0, i;
+    apr_size_t len = 0;
     apr_uint32_t h = 2166136261u; /* FNV-1a */
 
     buf[0] = '\0';
-    append(buf, &len, method ? method : "-");
-    append(buf, &len, " ");
-    append(buf, &len, host && *host ? host : "-");
-    append(buf, &len, " ");
+    len = append(buf, len, method ? method : "-", &h);
+    len = append(buf, len, " ", &h);
+    len = append(buf, len, host && *host ? host : "-", &h);
+    len = append(buf, len, " ", &h);
     if (alt) {
-        append(buf, &len, "$");
-        append(buf, &len, alt);
+        len = append(buf, len, "$", &h);
+        append(buf, len, alt, &h);
     } else {
-        append(buf, &len, path && *path ? path : "-");
+        len = append(buf, len, path && *path ? path : "-", &h);
         if (query) {
-            append(buf, &len, "?");
-            append(buf, &len, query);
+            len = append(buf, len, "?", &h);
+            append(buf, len, query, &h);
         }
-    }
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)buf[i]) * 16777619u;
     }
     return h > PW_KEY_TOMB ? h : h + 2; /* 0 is free, 1 a tombstone */
 }
