@@ -115,48 +115,46 @@ static void html_text(emit_ctx_t *e, const char *s)
     emit(e, esc, strlen(esc));
 }
 
+/* A literal or any string: no hand-counted lengths. */
+static void emit_str(emit_ctx_t *e, const char *s)
+{
+    emit(e, s, strlen(s));
+}
+
 static void render_html(emit_ctx_t *e, const pw_snapshot_t *snap)
 {
     apr_uint32_t i;
-    static const char head[] =
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        "<title>Pool Watch</title></head><body>\n<h1>Pool Watch</h1>\n";
 
-    emit(e, head, sizeof(head) - 1);
-    emit(e, "<p>Server: ", 11);
+    emit_str(e, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                "<title>Pool Watch</title></head><body>\n"
+                "<h1>Pool Watch</h1>\n<p>Server: ");
     html_text(e, snap->server.version);
-    emit(e, "<br>MPM: ", 9);
+    emit_str(e, "<br>MPM: ");
     html_text(e, snap->server.mpm);
-    emit(e, "<br>Pool walk: ", 15);
+    emit_str(e, "<br>Pool walk: ");
     html_text(e, pw_walk_name(snap->server.walk));
-    emit(e, " (", 2);
+    emit_str(e, " (");
     html_text(e, snap->server.walk_reason);
-    emit(e, ")</p>\n", 6);
-    emit(e,
-         "<table border=\"1\"><tr><th>pid</th><th>slot</th><th>state</th>"
-         "<th>requests</th><th>pool bytes</th><th>heap bytes</th>"
-         "<th>RSS bytes</th></tr>\n",
-         strlen("<table border=\"1\"><tr><th>pid</th><th>slot</th>"
+    emit_str(e, ")</p>\n<table border=\"1\"><tr><th>pid</th><th>slot</th>"
                 "<th>state</th><th>requests</th><th>pool bytes</th>"
-                "<th>heap bytes</th><th>RSS bytes</th></tr>\n"));
+                "<th>heap bytes</th><th>RSS bytes</th></tr>\n");
     for (i = 0; i < snap->nchildren; i++) {
         const pw_slot_t *s = snap->children[i];
 
-        emit(e, "<tr>", 4);
+        emit_str(e, "<tr>");
         html_u64(e, s->owner);
         html_u64(e, snap->slot_of[i]);
-        emit(e, "<td>", 4);
+        emit_str(e, "<td>");
         html_text(e, pw_state_name(s->state));
-        emit(e, "</td>", 5);
+        emit_str(e, "</td>");
         html_u64(e, s->requests);
         html_u64(e, s->pool_bytes);
         html_u64(e, s->heap_bytes);
         html_u64(e, s->rss_bytes);
-        emit(e, "</tr>\n", 6);
+        emit_str(e, "</tr>\n");
     }
-    emit(e, "</table>\n<p><a href=\"?json\">JSON</a></p>\n</body></html>\n",
-         strlen("</table>\n<p><a href=\"?json\">JSON</a></p>\n"
-                "</body></html>\n"));
+    emit_str(e, "</table>\n<p><a href=\"?json\">JSON</a></p>\n"
+                "</body></html>\n");
 }
 
 int pw_handler(request_rec *r)
