@@ -41,6 +41,7 @@ static void *create_server_config(apr_pool_t *p, server_rec *s)
     c->enabled = PW_UNSET;
     c->sample_every = PW_UNSET;
     c->rss_interval = PW_UNSET;
+    c->sample_interval = PW_UNSET;
     c->max_pools = PW_UNSET;
     c->slots = PW_UNSET;
     c->walk = PW_UNSET;
@@ -114,8 +115,8 @@ static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
     return NULL;
 }
 
-static const char *set_rss_interval(cmd_parms *cmd, void *dummy,
-                                    const char *arg)
+/* Times: cmd->info is the apr_interval_time_t field's offset. */
+static const char *set_interval(cmd_parms *cmd, void *dummy, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     apr_interval_time_t t;
@@ -132,7 +133,8 @@ static const char *set_rss_interval(cmd_parms *cmd, void *dummy,
                             "(e.g. 1s, 500ms, 0)",
                             cmd->cmd->name, arg);
     }
-    conf_of(cmd)->rss_interval = t;
+    *(apr_interval_time_t *)(void *)((char *)conf_of(cmd) +
+                                     (apr_size_t)cmd->info) = t;
     return NULL;
 }
 
@@ -189,7 +191,12 @@ static const command_rec pw_cmds[] = {
     AP_INIT_TAKE1("PoolWatchSampleEvery", set_int, &d_sample_every, RSRC_CONF,
                   "requests between samples of long-lived pools and heap, "
                   "1-1000000 (default 4; 1 under -X)"),
-    AP_INIT_TAKE1("PoolWatchRSSInterval", set_rss_interval, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchSampleInterval", set_interval,
+                  (void *)APR_OFFSETOF(pw_config_t, sample_interval), RSRC_CONF,
+                  "least time between samples, 0-3600s (default 10ms; 0 "
+                  "under -X)"),
+    AP_INIT_TAKE1("PoolWatchRSSInterval", set_interval,
+                  (void *)APR_OFFSETOF(pw_config_t, rss_interval), RSRC_CONF,
                   "least time between RSS readings, 0-3600s (default 1s)"),
     AP_INIT_TAKE1("PoolWatchMaxPools", set_int, &d_max_pools, RSRC_CONF,
                   "pool records kept per child, 8-4096 (default 64)"),

@@ -39,6 +39,7 @@ typedef struct pw_server_info_t {
     const char *key_by;
     apr_uint64_t shm_bytes;
     apr_uint32_t sample_every;
+    apr_uint64_t sample_interval_ms;
     apr_uint64_t rss_interval_ms;
     apr_uint32_t pid;
 } pw_server_info_t;

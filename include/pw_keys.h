@@ -54,7 +54,6 @@ typedef struct pw_keyrec_t {
     volatile apr_uint64_t conn_requests; /* measured on a reused connection */
     volatile apr_uint64_t conn_growth;   /* two's complement sum, bytes */
     volatile apr_uint64_t last_used;     /* child request number */
-    volatile apr_uint64_t stream_bytes;  /* body bytes seen by the filter */
     /* the last long response's verdict, from the connection filter */
     volatile apr_uint32_t stream_verdict;
     volatile apr_uint32_t stream_points;
@@ -78,11 +77,15 @@ typedef enum {
     PW_KEYBY_NOTE = 3   /* method host r->notes (path if unset) */
 } pw_keyby_e;
 
-/* Builds the key into buf (PW_KEY_MAX bytes). alt replaces the path when
+/* Builds the key into buf (PW_KEY_MAX bytes): control bytes become '?',
+ * and it is cut at PW_KEY_MAX - 1 bytes. alt replaces the path when
  * non-NULL (env/note); query is appended when non-NULL. Returns its hash,
- * never 0 (free) or 1 (evicted). */
+ * pw_key_hash() of the text. */
 apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
                          const char *path, const char *query, const char *alt);
+
+/* The hash of a key's text: never 0 (free) or 1 (evicted). */
+apr_uint32_t pw_key_hash(const char *key, apr_size_t len);
 
 /* Finds or claims the entry for key in recs[0..n). NULL when the table is
  * full (the caller counts it). Safe from any thread of the owning child. */

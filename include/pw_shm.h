@@ -70,9 +70,8 @@ typedef struct pw_poolrec_t {
     apr_uint64_t bytes;
     apr_uint64_t reserved_bytes;
     apr_uint64_t nodes;
-    apr_uint64_t clears;     /* clears/destroys seen by our cleanup */
-    apr_int64_t growth;      /* bytes since the previous sample */
-    apr_uint64_t first_seen; /* child's request count when first seen */
+    apr_uint64_t clears; /* clears/destroys seen by our cleanup */
+    apr_int64_t growth;  /* bytes since the previous sample */
     apr_uint32_t depth;
     apr_uint32_t flags; /* PW_POOL_* */
 } pw_poolrec_t;

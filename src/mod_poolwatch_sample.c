@@ -82,6 +82,7 @@ typedef struct pw_child_t {
     apr_thread_mutex_t *sampler;      /* one sampling thread at a time */
     pw_proc_t proc;
     apr_time_t last_rss_at;
+    volatile apr_uint64_t last_sample_at; /* apr_time_t, read unlocked */
     apr_uint64_t rss;
     apr_uint32_t walks;
     apr_uint32_t token_seq;
@@ -127,18 +128,21 @@ static int mpm_threaded(void)
 static void apply_defaults(server_rec *s)
 {
     pw_config_t *c = ap_get_module_config(s->module_config, &poolwatch_module);
+    int one;
 
     eff = *c;
     if (eff.enabled == PW_UNSET) {
         eff.enabled = 1;
     }
+    /* under -X a developer reloads one URL: sample every request */
+    /* -X defines DEBUG; -DONE_PROCESS is its long form */
+    one = ap_exists_config_define("DEBUG") ||
+          ap_exists_config_define("ONE_PROCESS");
     if (eff.sample_every == PW_UNSET) {
-        /* under -X a developer reloads one URL: sample every request */
-        /* -X defines DEBUG; -DONE_PROCESS is its long form */
-        eff.sample_every = (ap_exists_config_define("DEBUG") ||
-                            ap_exists_config_define("ONE_PROCESS"))
-                               ? 1
-                               : PW_DEFAULT_SAMPLE_EVERY;
+        eff.sample_every = one ? 1 : PW_DEFAULT_SAMPLE_EVERY;
+    }
+    if (eff.sample_interval < 0) {
+        eff.sample_interval = one ? 0 : PW_DEFAULT_SAMPLE_INTERVAL;
     }
     if (eff.rss_interval < 0) {
         eff.rss_interval = PW_DEFAULT_RSS_INTERVAL;
@@ -473,7 +477,6 @@ static int walk_cb(void *baton, const pw_walk_item_t *it)
     rec->depth = (apr_uint32_t)it->depth;
     rec->growth = 0;
     rec->clears = 0;
-    rec->first_seen = 0;
     if (f) {
         if (!(flags & PW_POOL_OPAQUE)) {
             if (sz.bytes < f->bytes && !f->registered) {
@@ -583,6 +586,40 @@ static apr_uint32_t top_growth(pw_child_t *ch, apr_uint32_t n,
  * full walk, which also finds new pools. */
 #define PW_FULL_WALK_EVERY 8
 
+/* The connection's own ring, written as "the last connection that ended a
+ * request". The caller is the connection's thread. */
+static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
+                            const pw_pool_size_t *sz)
+{
+    pw_slot_t *me = ch->me;
+
+    pw_slot_write_begin(me);
+    if (me->conn_tag[0] == '\0') {
+        /* a connection pool's tag and place are the same for every
+         * connection of a child: name it once */
+        apr_pool_t *p;
+        char path[PW_PATH_MAX] = "", tmp[PW_PATH_MAX];
+
+        pw_tag_copy(me->conn_tag, sizeof(me->conn_tag),
+                    pw_pool_tag_ptr(c->pool));
+        for (p = c->pool; p && apr_pool_parent_get(p);
+             p = apr_pool_parent_get(p)) {
+            char tag[PW_TAG_MAX];
+
+            pw_tag_copy(tag, sizeof(tag), pw_pool_tag_ptr(p));
+            apr_snprintf(tmp, sizeof(tmp), "%s%s%s", tag, path[0] ? "/" : "",
+                         path);
+            apr_cpystrn(path, tmp, sizeof(path));
+        }
+        apr_cpystrn(me->conn_path, path, sizeof(me->conn_path));
+    }
+    me->conn_bytes = sz->bytes;
+    me->conn_reserved_bytes = sz->reserved;
+    me->conn_requests = pc ? pc->requests : 0;
+    me->conn_clears = apr_atomic_read32(&ch->conn_clears);
+    pw_slot_write_end(me);
+}
+
 static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
 {
     apr_uint32_t i;
@@ -620,6 +657,8 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     pw_walk_t walk;
     apr_time_t now = apr_time_now();
     apr_uint64_t heap = pw_proc_heap();
+
+    __atomic_store_n(&ch->last_sample_at, (apr_uint64_t)now, __ATOMIC_RELAXED);
     apr_uint64_t took_ns = 0;
     struct timespec t0, t1;
 
@@ -639,6 +678,16 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         ch->last_rss_at = now;
     }
 
+    if (c && !c->master && ch->walk != PW_WALK_OFF) {
+        pw_pool_size_t sz;
+
+        /* the caller runs this connection: its pool is ours to read */
+        if (pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
+            note_connection(
+                ch, c, ap_get_module_config(c->conn_config, &poolwatch_module),
+                &sz);
+        }
+    }
     pw_slot_write_begin(me);
     memset(&walk, 0, sizeof(walk));
     if (ch->walk != PW_WALK_OFF && !force && !w.first && ch->table_n &&
@@ -847,40 +896,6 @@ int pw_sample_pre_connection(conn_rec *c, void *csd)
     return DECLINED;
 }
 
-/* The connection's own ring, written as "the last connection that ended a
- * request". The caller is the connection's thread. */
-static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
-                            const pw_pool_size_t *sz)
-{
-    pw_slot_t *me = ch->me;
-
-    pw_slot_write_begin(me);
-    if (me->conn_tag[0] == '\0') {
-        /* a connection pool's tag and place are the same for every
-         * connection of a child: name it once */
-        apr_pool_t *p;
-        char path[PW_PATH_MAX] = "", tmp[PW_PATH_MAX];
-
-        pw_tag_copy(me->conn_tag, sizeof(me->conn_tag),
-                    pw_pool_tag_ptr(c->pool));
-        for (p = c->pool; p && apr_pool_parent_get(p);
-             p = apr_pool_parent_get(p)) {
-            char tag[PW_TAG_MAX];
-
-            pw_tag_copy(tag, sizeof(tag), pw_pool_tag_ptr(p));
-            apr_snprintf(tmp, sizeof(tmp), "%s%s%s", tag, path[0] ? "/" : "",
-                         path);
-            apr_cpystrn(path, tmp, sizeof(path));
-        }
-        apr_cpystrn(me->conn_path, path, sizeof(me->conn_path));
-    }
-    me->conn_bytes = sz->bytes;
-    me->conn_reserved_bytes = sz->reserved;
-    me->conn_requests = pc ? pc->requests : 0;
-    me->conn_clears = apr_atomic_read32(&ch->conn_clears);
-    pw_slot_write_end(me);
-}
-
 /* PoolWatchTrace: what grew across this request, Apache::Leak style. */
 static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
                           apr_int64_t conn_growth)
@@ -888,7 +903,7 @@ static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
     const pw_slot_t *me = ch->me;
     const pw_poolrec_t *pools = pw_slot_pools(ch->me);
     apr_uint32_t i, shown = 0;
-    apr_uint32_t hash;
+    char key[PW_KEY_MAX];
     char *grew = "";
 
     for (i = 0; i < me->npools; i++) {
@@ -901,15 +916,32 @@ static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
             shown++;
         }
     }
+    pw_request_key(r, key);
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "PW00030: trace pid %u key \"%s\": pool %+" APR_INT64_T_FMT
                   " heap %+" APR_INT64_T_FMT " rss %+" APR_INT64_T_FMT
                   " conn %s%" APR_INT64_T_FMT "%s%s",
-                  (unsigned int)me->owner,
-                  ap_escape_logitem(r->pool, pw_request_key(r, &hash)),
+                  (unsigned int)me->owner, ap_escape_logitem(r->pool, key),
                   me->last_pool_growth, me->last_heap_growth,
                   me->last_rss_growth, conn_measured ? "+" : "(first) ",
                   conn_growth, shown ? ";" : "", grew);
+}
+
+/* Whether request n closes an interval: every PoolWatchSampleEvery
+ * requests, but not sooner than PoolWatchSampleInterval after the last
+ * sample. The clock is read only at those multiples. */
+static int sample_due(pw_child_t *ch, apr_uint64_t n)
+{
+    if (eff.trace) {
+        return 1;
+    }
+    if (n % (apr_uint64_t)eff.sample_every != 0) {
+        return 0;
+    }
+    return eff.sample_interval == 0 ||
+           apr_time_now() - (apr_time_t)__atomic_load_n(&ch->last_sample_at,
+                                                        __ATOMIC_RELAXED) >=
+               eff.sample_interval;
 }
 
 int pw_sample_log_transaction(request_rec *r)
@@ -920,20 +952,22 @@ int pw_sample_log_transaction(request_rec *r)
     pw_pool_size_t sz;
     apr_uint64_t n;
     apr_int64_t growth = 0;
-    int measured = 0, have_size = 0;
+    int measured = 0;
     apr_uint32_t hash = 0;
-    const char *key;
+    char key[PW_KEY_MAX];
     int reader;
 
     if (!ch->active || r->main) {
         return DECLINED;
     }
-    n = apr_atomic_inc64(&ch->me->requests) + 1;
+    n = __atomic_add_fetch(&ch->me->requests, 1, __ATOMIC_RELAXED);
     /* readers of /poolwatch are not traffic: as a key they would share
      * every interval with the key being watched and take part of its
      * growth in the regression */
     reader = r->handler && !strcmp(r->handler, "poolwatch");
-    key = reader ? NULL : pw_request_key(r, &hash);
+    if (!reader) {
+        hash = pw_request_key(r, key);
+    }
     if (c->master) {
         /* HTTP/2 streams: their pools belong to h2, count the key only */
         if (!reader) {
@@ -947,7 +981,6 @@ int pw_sample_log_transaction(request_rec *r)
     }
     /* this thread runs the connection: its pool is ours to read */
     if (ch->walk != PW_WALK_OFF && pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
-        have_size = 1;
         if (pc) {
             if (pc->requests >= 2) {
                 apr_int64_t g =
@@ -970,18 +1003,15 @@ int pw_sample_log_transaction(request_rec *r)
     if (!reader) {
         pw_verdict_count(key, hash, n, measured, growth);
     }
-
+    if (!sample_due(ch, n)) {
+        return DECLINED;
+    }
     if (ch->sampler && apr_thread_mutex_trylock(ch->sampler) != APR_SUCCESS) {
         return DECLINED; /* another thread samples: never wait */
     }
-    if (have_size) {
-        note_connection(ch, c, pc, &sz);
-    }
-    if (eff.trace || n % (apr_uint64_t)eff.sample_every == 0) {
-        sample(ch, r, n, 0);
-        if (eff.trace) {
-            trace_request(ch, r, measured, growth);
-        }
+    sample(ch, r, n, 0);
+    if (eff.trace) {
+        trace_request(ch, r, measured, growth);
     }
     if (ch->sampler) {
         apr_thread_mutex_unlock(ch->sampler);
@@ -1023,6 +1053,8 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
     snap->server.walk_reason = child.active ? child.walk_reason : parent_reason;
     snap->server.apr_version = apr_version_string();
     snap->server.sample_every = (apr_uint32_t)eff.sample_every;
+    snap->server.sample_interval_ms =
+        (apr_uint64_t)(eff.sample_interval / 1000);
     snap->server.rss_interval_ms = (apr_uint64_t)(eff.rss_interval / 1000);
     snap->server.max_pools = (apr_uint32_t)eff.max_pools;
     snap->server.pid = parent_pid;

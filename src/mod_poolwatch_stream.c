@@ -118,10 +118,12 @@ static apr_status_t stream_out(ap_filter_t *f, apr_bucket_brigade *bb)
         }
     }
     if (s->request != pc->requests + 1) {
-        /* a new response on this connection */
-        memset(s, 0, sizeof(*s));
+        /* a new response on this connection: the points are overwritten
+         * before they are read, so only the counters start again */
         s->request = pc->requests + 1;
+        s->bytes = 0;
         s->next_at = PW_STREAM_STEP;
+        s->n = s->next = s->since_judge = s->warned = 0;
     }
     s->bytes += len;
     if (s->bytes >= s->next_at) {

@@ -104,11 +104,10 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
     vd.active = 1;
 }
 
-const char *pw_request_key(request_rec *r, apr_uint32_t *hash)
+apr_uint32_t pw_request_key(request_rec *r, char *buf)
 {
     const pw_config_t *c = pw_effective_config();
     const char *alt = NULL, *query = NULL;
-    char *buf = apr_palloc(r->pool, PW_KEY_MAX);
 
     if (c->key_by == PW_KEYBY_ENV) {
         alt = apr_table_get(r->subprocess_env, c->key_name);
@@ -117,21 +116,20 @@ const char *pw_request_key(request_rec *r, apr_uint32_t *hash)
     } else if (c->key_by == PW_KEYBY_QUERY) {
         query = r->args;
     }
-    *hash = pw_key_make(
+    return pw_key_make(
         buf, r->method, r->server ? r->server->server_hostname : NULL,
         r->parsed_uri.path ? r->parsed_uri.path : r->uri, query, alt);
-    return buf;
 }
 
 pw_keyrec_t *pw_verdict_key(request_rec *r)
 {
     apr_uint32_t hash;
-    const char *key;
+    char key[PW_KEY_MAX];
 
     if (!vd.active) {
         return NULL;
     }
-    key = pw_request_key(r, &hash);
+    hash = pw_request_key(r, key);
     return pw_key_get(vd.keys, vd.nkeys, key, hash);
 }
 
@@ -148,13 +146,17 @@ void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
         apr_atomic_inc64(&vd.me->keys_overflow);
         return;
     }
-    apr_atomic_set64(&rec->last_used, n);
+    /* compiler atomics, not apr_atomic_*(): this runs per request, and
+     * the libapr calls cost more than the operations */
+    __atomic_store_n(&rec->last_used, n, __ATOMIC_RELAXED);
     if (conn_measured) {
-        apr_atomic_inc64(&rec->conn_requests);
-        apr_atomic_add64(&rec->conn_growth, (apr_uint64_t)conn_growth);
+        __atomic_add_fetch(&rec->conn_requests, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&rec->conn_growth, (apr_uint64_t)conn_growth,
+                           __ATOMIC_RELAXED);
     }
-    /* last: the sampler reads requests first, then the conn figures */
-    apr_atomic_inc64(&rec->requests);
+    /* last, and released: the sampler reads requests first, then the
+     * conn figures */
+    __atomic_add_fetch(&rec->requests, 1, __ATOMIC_RELEASE);
 }
 
 /* Id of a pool path in the names table (interned, oldest replaced). */

@@ -226,6 +226,7 @@ static void render_server(pw_out_t *out, const pw_server_info_t *sv)
     kv_str(out, "key_by", sv->key_by, &f);
     kv_u64(out, "shm_bytes", sv->shm_bytes, &f);
     kv_u64(out, "sample_every", sv->sample_every, &f);
+    kv_u64(out, "sample_interval_ms", sv->sample_interval_ms, &f);
     kv_u64(out, "rss_interval_ms", sv->rss_interval_ms, &f);
     kv_u64(out, "pid", sv->pid, &f);
     put(out, "}");

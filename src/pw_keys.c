@@ -27,51 +27,138 @@ const char *pw_signal_name(apr_uint32_t sig)
     return sig < PW_SIG_COUNT ? names[sig] : "none";
 }
 
-/* Appends src to buf[0..len), replacing bytes that would make a key hard
- * to read or log and folding them into the FNV-1a hash *h; stops at the
- * end of the buffer. Returns the new length. Locals, not pointers, in the
- * loop: a char store may alias anything, and would reload them per byte. */
-static apr_size_t append(char *buf, apr_size_t len, const char *src,
-                         apr_uint32_t *h)
+/* Appends src to buf[0..len), cut at the end of the buffer. Returns the
+ * new length. memcpy, not a byte loop: this runs on every request. */
+static apr_size_t append(char *buf, apr_size_t len, const char *src)
 {
-    apr_uint32_t hh = *h;
+    apr_size_t n;
 
-    while (src && *src && len < PW_KEY_MAX - 1) {
-        unsigned char c = (unsigned char)*src++;
+    if (src == NULL || len >= PW_KEY_MAX - 1) {
+        return len;
+    }
+    n = strlen(src);
+    if (n > PW_KEY_MAX - 1 - len) {
+        n = PW_KEY_MAX - 1 - len;
+    }
+    memcpy(buf + len, src, n);
+    return len + n;
+}
+
+#define PW_ONES  0x0101010101010101ull
+#define PW_HIGHS 0x8080808080808080ull
+
+/* Nonzero when a byte of x is below 0x20 or is 0x7f (SWAR: the borrow of
+ * a subtraction reaches a byte's top bit only where that byte was small). */
+static APR_INLINE apr_uint64_t has_control(apr_uint64_t x)
+{
+    apr_uint64_t del = x ^ (0x7f * PW_ONES);
+
+    return ((x - 0x20 * PW_ONES) & ~x & PW_HIGHS) |
+           ((del - PW_ONES) & ~del & PW_HIGHS);
+}
+
+static APR_INLINE apr_uint64_t mix(apr_uint64_t h, apr_uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+static apr_uint32_t finish(apr_uint64_t h, apr_size_t len)
+{
+    apr_uint32_t v;
+
+    h = mix(h, (apr_uint64_t)len);
+    h *= 0xff51afd7ed558ccdull;
+    v = (apr_uint32_t)(h ^ (h >> 32));
+    return v > PW_KEY_TOMB ? v : v + 2; /* 0 is free, 1 a tombstone */
+}
+
+/* Replaces bytes that would make a key hard to read or log, in the n
+ * bytes at s. */
+static void sanitize(char *s, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
 
         if (c < 0x20 || c == 0x7f) {
-            c = '?';
+            s[i] = '?';
         }
-        buf[len++] = (char)c;
-        hh = (hh ^ c) * 16777619u;
     }
-    buf[len] = '\0';
-    *h = hh;
+}
+
+/* Sanitizes buf[0..len) and hashes it eight bytes at a time: the same
+ * text always gives the same hash (pw_key_hash). */
+static apr_uint32_t sanitize_hash(char *buf, apr_size_t len)
+{
+    apr_uint64_t h = 0x243f6a8885a308d3ull, w;
+    apr_size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, buf + i, 8);
+        if (has_control(w)) {
+            sanitize(buf + i, 8);
+            memcpy(&w, buf + i, 8);
+        }
+        h = mix(h, w);
+    }
+    if (i < len) {
+        w = 0;
+        sanitize(buf + i, len - i);
+        memcpy(&w, buf + i, len - i);
+        h = mix(h, w);
+    }
+    return finish(h, len);
+}
+
+apr_uint32_t pw_key_hash(const char *key, apr_size_t len)
+{
+    apr_uint64_t h = 0x243f6a8885a308d3ull, w;
+    apr_size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, key + i, 8);
+        h = mix(h, w);
+    }
+    if (i < len) {
+        w = 0;
+        memcpy(&w, key + i, len - i);
+        h = mix(h, w);
+    }
+    return finish(h, len);
+}
+
+/* A separator byte, if there is room. */
+static APR_INLINE apr_size_t put_char(char *buf, apr_size_t len, char c)
+{
+    if (len < PW_KEY_MAX - 1) {
+        buf[len++] = c;
+    }
     return len;
 }
 
 apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
                          const char *path, const char *query, const char *alt)
 {
-    apr_size_t len = 0;
-    apr_uint32_t h = 2166136261u; /* FNV-1a */
+    apr_size_t len;
 
-    buf[0] = '\0';
-    len = append(buf, len, method ? method : "-", &h);
-    len = append(buf, len, " ", &h);
-    len = append(buf, len, host && *host ? host : "-", &h);
-    len = append(buf, len, " ", &h);
+    len = append(buf, 0, method ? method : "-");
+    len = put_char(buf, len, ' ');
+    len = append(buf, len, host && *host ? host : "-");
+    len = put_char(buf, len, ' ');
     if (alt) {
-        len = append(buf, len, "$", &h);
-        append(buf, len, alt, &h);
+        len = put_char(buf, len, '$');
+        len = append(buf, len, alt);
     } else {
-        len = append(buf, len, path && *path ? path : "-", &h);
+        len = append(buf, len, path && *path ? path : "-");
         if (query) {
-            len = append(buf, len, "?", &h);
-            append(buf, len, query, &h);
+            len = put_char(buf, len, '?');
+            len = append(buf, len, query);
         }
     }
-    return h > PW_KEY_TOMB ? h : h + 2; /* 0 is free, 1 a tombstone */
+    buf[len] = '\0';
+    return sanitize_hash(buf, len);
 }
 
 static pw_keyrec_t *claim(pw_keyrec_t *r, apr_uint32_t was, const char *key,
@@ -155,7 +242,6 @@ void pw_key_evict(pw_keyrec_t *rec)
     apr_atomic_set64(&rec->requests, 0);
     apr_atomic_set64(&rec->conn_requests, 0);
     apr_atomic_set64(&rec->conn_growth, 0);
-    apr_atomic_set64(&rec->stream_bytes, 0);
     apr_atomic_set32(&rec->stream_verdict, 0);
     apr_atomic_set32(&rec->stream_points, 0);
     apr_atomic_set64(&rec->stream_per_mib, 0);

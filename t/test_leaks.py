@@ -13,6 +13,8 @@ shows c->pool after the warm-up and B after the Nth leak: the difference is
 again N leaks.
 """
 
+import time
+
 import pytest
 
 from harness import (Deadline, align8, child_of, connection_pool,
@@ -147,3 +149,56 @@ def test_rss_follows_malloc(httpd_factory, mpm):
     rss = after["rss_bytes"] - before["rss_bytes"]
     assert heap >= N * n, heap
     assert rss >= N * n * 3 // 4, f"rss grew {rss} B, heap {heap} B"
+
+
+def samples_during(srv, n):
+    """Samples a child took while serving n requests on one connection,
+    and how long the requests took (s)."""
+    with srv.client() as c:
+        pid = c.leak("none")
+        before = child_of(c.poolwatch(), pid)
+        t0 = time.monotonic()
+        for _ in range(n):
+            assert c.leak("none") == pid
+        took = time.monotonic() - t0
+        after = child_of(c.poolwatch(), pid)
+    # each reading samples once, and is a request itself
+    return after["samples"] - before["samples"] - 1, took
+
+
+def test_sample_interval_bounds_samples(httpd_factory, mpm):
+    """PoolWatchSampleInterval: a busy child samples at most that often;
+    with 0, every PoolWatchSampleEvery (4) requests."""
+    n = 200
+    fast = httpd_factory(mpm, poolwatch=True)
+    every4, _ = samples_during(fast, n)
+    assert n // 4 - 2 <= every4 <= n // 4 + 2, every4
+    slow = httpd_factory(mpm, poolwatch=True,
+                         extra="PoolWatchSampleInterval 1s")
+    limited, took = samples_during(slow, n)
+    assert limited <= int(took) + 2, (limited, took)
+    assert limited < every4, (limited, every4)
+    doc = slow.get("/poolwatch?json").json()
+    assert doc["server"]["sample_interval_ms"] == 1000
+
+
+def test_default_interval_still_finds_leak(httpd_factory, mpm):
+    """At the default interval (10ms) a fast client's leak is still found:
+    each interval holds more requests, the slope is the same."""
+    srv = httpd_factory(mpm, poolwatch=True,
+                        extra="PoolWatchSampleInterval 10ms")
+    deadline = time.monotonic() + 60
+    rec = None
+    with srv.client() as c:
+        pid = c.leak("pchild", 1000)
+        while time.monotonic() < deadline and c.requests < 5000:
+            for _ in range(100):
+                assert c.leak("pchild", 1000) == pid
+            doc = c.poolwatch()
+            rec = next((k for k in doc["keys"]
+                        if k["key"].endswith(" /leak")), None)
+            if rec and rec["verdict"] == "leak":
+                break
+    assert rec and rec["verdict"] == "leak", rec
+    assert rec["signal"] == "pool" and rec["pool"].endswith("/pchild"), rec
+    assert abs(rec["bytes_per_request"] - 1000) <= 8, rec

@@ -132,6 +132,9 @@ BAD_DIRECTIVES = [
     ("PoolWatchSampleEvery", "PoolWatchSampleEvery 0"),
     ("PoolWatchSampleEvery", "PoolWatchSampleEvery 1000001"),
     ("PoolWatchSampleEvery", "PoolWatchSampleEvery ten"),
+    ("PoolWatchSampleInterval", "PoolWatchSampleInterval soon"),
+    ("PoolWatchSampleInterval", "PoolWatchSampleInterval 3601s"),
+    ("PoolWatchSampleInterval", "PoolWatchSampleInterval -5ms"),
     ("PoolWatchRSSInterval", "PoolWatchRSSInterval soon"),
     ("PoolWatchRSSInterval", "PoolWatchRSSInterval 3601s"),
     ("PoolWatchRSSInterval", "PoolWatchRSSInterval -1s"),
@@ -146,6 +149,7 @@ BAD_DIRECTIVES = [
 GOOD_DIRECTIVES = """
 PoolWatch On
 PoolWatchSampleEvery 1000000
+PoolWatchSampleInterval 250ms
 PoolWatchRSSInterval 500ms
 PoolWatchMaxPools 4096
 PoolWatchSlots 0
