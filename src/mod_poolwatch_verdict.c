@@ -68,6 +68,7 @@ typedef struct pw_verdict_t {
     apr_uint32_t nnames, name_next;
     apr_uint64_t prev_overflow;
     apr_uint32_t intervals;
+    apr_uint32_t judged_intervals; /* vd.intervals at the last judgement */
     apr_time_t judged_at;
     pw_detect_params_t params[PW_SIG_COUNT];
 } pw_verdict_t;
@@ -216,6 +217,12 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
         for (i = 0; i < PW_IVL_SIGNALS; i++) {
             pw_sigres_t *sr = &rec->sig[map[i]];
 
+            if (a->res[i].verdict == PW_VERDICT_WARMUP &&
+                sr->verdict != PW_VERDICT_WARMUP) {
+                /* too few of its points left in the window to say
+                 * anything: keep what was said while they were there */
+                continue;
+            }
             sr->verdict = a->res[i].verdict;
             sr->points = a->res[i].points;
             sr->bytes_per_request = a->res[i].slope;
@@ -249,14 +256,17 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
     rec->bytes_per_request =
         best < PW_SIG_COUNT ? rec->sig[best].bytes_per_request : 0.0;
     rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
-    rec->pool[0] = '\0';
     if (v < PW_VERDICT_SUSPECT) {
-        ; /* nothing grew: name no pool */
-    } else if (best == PW_SIG_POOL && a && a->top_pool >= 0 &&
+        rec->pool[0] = '\0'; /* nothing grew: name no pool */
+    } else if (best == PW_SIG_POOL && a == NULL) {
+        ; /* the key left the window: keep the pool its verdict named */
+    } else if (best == PW_SIG_POOL && a->top_pool >= 0 &&
                (apr_uint32_t)a->top_pool < vd.nnames) {
         apr_cpystrn(rec->pool, vd.names[a->top_pool], sizeof(rec->pool));
     } else if ((best == PW_SIG_CONN || best == PW_SIG_STREAM) && conn_path) {
         apr_cpystrn(rec->pool, conn_path, sizeof(rec->pool));
+    } else {
+        rec->pool[0] = '\0';
     }
 
     if (v == PW_VERDICT_LEAK && !rec->warned) {
@@ -355,15 +365,20 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
 
     /* a judgement costs some 10^5 instructions: once a second is plenty
      * for a warning in the error_log, and a reader of /poolwatch forces
-     * one (force) so that what it shows is current */
-    if (in->force || (vd.intervals % 2 == 0 &&
-                      in->now - vd.judged_at >= PW_JUDGE_INTERVAL)) {
+     * one (force) so that what it shows is current. But a key whose
+     * intervals would leave the window unjudged (many keys served one
+     * after another within a second) is lost: judge at least every half
+     * window */
+    if (in->force || vd.intervals - vd.judged_intervals >= PW_WINDOW / 2 ||
+        (vd.intervals % 2 == 0 &&
+         in->now - vd.judged_at >= PW_JUDGE_INTERVAL)) {
         unsigned int n =
             pw_attr_judge(vd.window, vd.params, vd.results, PW_ATTR_KEYS);
         unsigned char seen[1024];
 
         memset(seen, 0, sizeof(seen));
         vd.judged_at = in->now;
+        vd.judged_intervals = vd.intervals;
         vd.me->judged++;
         for (i = 0; i < n; i++) {
             const pw_attr_key_t *a = &vd.results[i];

@@ -420,3 +420,32 @@ def test_key_table_overflow(httpd_factory, mpm):
     for ch in doc["children"]:
         assert len(ch.get("keys", [])) <= 4, (
             ch["pid"], [k["key"] for k in ch["keys"]])
+
+
+# -- many keys, one after another ---------------------------------------------
+
+def test_keys_in_a_row_all_judged(httpd_factory, mpm):
+    """20 leaking keys (60 requests each: 10 of warm-up, then 12 or more
+    intervals) served one after another on one connection, with no
+    reading in between: each key's intervals pass through the 64-interval
+    window within a fraction of a second, and each must still be judged
+    (a judgement at least every half window), with its own pool named."""
+    srv = httpd_factory(mpm, extra=KEY_QUERY, poolwatch=True)
+    sizes = [1000 + 8 * i for i in range(20)]
+    deadline = Deadline(RUN_SECONDS)
+    with srv.client() as c:
+        pid = c.leak("none")
+        for n in sizes:
+            for _ in range(60):
+                deadline.check("keys in a row")
+                assert c.leak("pchild", n) == pid
+        doc = c.poolwatch()
+    child = child_of(doc, pid)
+    wrong = []
+    for n in sizes:
+        rec = child_key(child, leak_key("pchild", n))
+        if (rec["verdict"] != "leak" or rec["signal"] != "pool"
+                or not rec["pool"].endswith("/pchild")
+                or abs(rec["bytes_per_request"] - n) > 0.1 * n):
+            wrong.append(brief(rec))
+    assert not wrong, f"{len(wrong)} of {len(sizes)} keys misjudged: {wrong}"
