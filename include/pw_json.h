@@ -55,6 +55,17 @@ typedef struct pw_snapshot_t {
 const char *pw_walk_name(apr_uint32_t walk);
 const char *pw_state_name(apr_uint32_t state);
 
+/* Escapes one byte below 0x80: a replacement (a literal, or written into
+ * buf of len bytes), or NULL to keep the byte. */
+typedef const char *pw_esc_fn(unsigned char c, char *buf, apr_size_t len);
+
+/* Writes s through out as valid UTF-8: every byte that starts no valid
+ * UTF-8 sequence (overlong forms and surrogates included) becomes bad, and
+ * every ASCII byte esc() names becomes its replacement. The one UTF-8
+ * check behind the JSON and Prometheus writers (client keys are hostile). */
+void pw_out_escaped(pw_out_t *out, const char *s, pw_esc_fn *esc,
+                    const char *bad);
+
 /* Writes s as a JSON string, quotes included. Control characters become
  * \u00XX, invalid UTF-8 becomes U+FFFD: output is always valid JSON. */
 void pw_json_string(pw_out_t *out, const char *s);

@@ -9,6 +9,8 @@
  *
  *   GET /poolwatch          a small HTML table of the children
  *   GET /poolwatch?json     everything, as JSON (schema in the README)
+ *   GET /poolwatch?format=prometheus   Prometheus text format 0.0.4
+ *   GET /poolwatch?format=json         the same as ?json
  *
  * The child that serves the page samples itself first, then copies the
  * shared segment into r->pool and renders from the copy: no lock is held
@@ -25,10 +27,11 @@
 #include "util_filter.h"
 
 #include "mod_poolwatch.h"
+#include "pw_prom.h"
 
 APLOG_USE_MODULE(poolwatch);
 
-typedef enum { PW_FMT_HTML = 0, PW_FMT_JSON } pw_format_e;
+typedef enum { PW_FMT_HTML = 0, PW_FMT_JSON, PW_FMT_PROM } pw_format_e;
 
 typedef struct pw_query_t {
     pw_format_e format;
@@ -41,7 +44,8 @@ typedef struct pw_arg_t {
     pw_format_e format;
 } pw_arg_t;
 
-static const pw_arg_t pw_args[] = {{"json", 0, PW_FMT_JSON}, {NULL, 0, 0}};
+static const pw_arg_t pw_args[] = {
+    {"json", 0, PW_FMT_JSON}, {"format", 1, PW_FMT_PROM}, {NULL, 0, 0}};
 
 /* Parses r->args into q. Returns NULL or a message for the 400. */
 static const char *parse_query(apr_pool_t *p, const char *args, pw_query_t *q)
@@ -67,13 +71,22 @@ static const char *parse_query(apr_pool_t *p, const char *args, pw_query_t *q)
             }
         }
         if (a->name == NULL) {
-            return "unknown query argument (accepted: json)";
+            return "unknown query argument (accepted: json, format)";
         }
         if (eq && !a->takes_value) {
             return apr_pstrcat(p, "query argument '", a->name,
                                "' takes no value", NULL);
         }
         q->format = a->format;
+        if (a->takes_value) { /* format=: the only one with a value */
+            if (eq && !strcmp(eq + 1, "prometheus")) {
+                q->format = PW_FMT_PROM;
+            } else if (eq && !strcmp(eq + 1, "json")) {
+                q->format = PW_FMT_JSON;
+            } else {
+                return "format takes json or prometheus";
+            }
+        }
     }
     return NULL;
 }
@@ -190,7 +203,14 @@ int pw_handler(request_rec *r)
 
     e.r = r;
     e.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    if (q.format == PW_FMT_JSON) {
+    if (q.format == PW_FMT_PROM) {
+        pw_out_t out = {emit, &e};
+
+        ap_set_content_type(r, PW_PROM_CONTENT_TYPE);
+        if (!r->header_only) {
+            pw_prom_render(&out, &snap);
+        }
+    } else if (q.format == PW_FMT_JSON) {
         pw_out_t out = {emit, &e};
 
         ap_set_content_type(r, "application/json");

@@ -87,37 +87,25 @@ static apr_size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-void pw_json_string(pw_out_t *out, const char *str)
+void pw_out_escaped(pw_out_t *out, const char *str, pw_esc_fn *esc,
+                    const char *bad)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     const unsigned char *run = s;
-    char esc[8];
+    char buf[8];
 
-    put(out, "\"");
     while (*s) {
         const char *rep = NULL;
         apr_size_t n = utf8_len(s);
 
         if (n == 1) {
-            if (*s == '"') {
-                rep = "\\\"";
-            } else if (*s == '\\') {
-                rep = "\\\\";
-            } else if (*s == '\n') {
-                rep = "\\n";
-            } else if (*s == '\r') {
-                rep = "\\r";
-            } else if (*s == '\t') {
-                rep = "\\t";
-            } else if (*s < 0x20 || *s == 0x7f) {
-                apr_snprintf(esc, sizeof(esc), "\\u%04x", (unsigned int)*s);
-                rep = esc;
-            }
+            rep = esc(*s, buf, sizeof(buf));
         } else if (n == 0) {
-            rep = "\\ufffd";
+            rep = bad;
             n = 1;
         }
         if (rep) {
+            /* copy the clean run in one piece, then the replacement */
             putn(out, (const char *)run, (apr_size_t)(s - run));
             put(out, rep);
             s += n;
@@ -127,6 +115,34 @@ void pw_json_string(pw_out_t *out, const char *str)
         }
     }
     putn(out, (const char *)run, (apr_size_t)(s - run));
+}
+
+static const char *json_esc(unsigned char c, char *buf, apr_size_t len)
+{
+    switch (c) {
+        case '"':
+            return "\\\"";
+        case '\\':
+            return "\\\\";
+        case '\n':
+            return "\\n";
+        case '\r':
+            return "\\r";
+        case '\t':
+            return "\\t";
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                apr_snprintf(buf, len, "\\u%04x", (unsigned int)c);
+                return buf;
+            }
+            return NULL;
+    }
+}
+
+void pw_json_string(pw_out_t *out, const char *str)
+{
+    put(out, "\"");
+    pw_out_escaped(out, str, json_esc, "\\ufffd");
     put(out, "\"");
 }
 

@@ -1,8 +1,8 @@
 /* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
  *
  * pw_unit: the C unit tests of the pure core (pw_pool, pw_shm, pw_proc,
- * pw_detect, pw_attr, pw_keys and, once it exists, pw_json), with Debian's
- * `check` framework.
+ * pw_detect, pw_attr, pw_keys, pw_prom and, once it exists, pw_json), with
+ * Debian's `check` framework.
  *
  * One binary, t/unit/pw_unit, built by `make t/unit/pw_unit` from every C
  * file in t/unit and the core sources. Each test_<part>.c exports one suite,
@@ -39,6 +39,7 @@ Suite *pw_proc_suite(void);   /* test_proc.c */
 Suite *pw_detect_suite(void); /* test_detect.c */
 Suite *pw_attr_suite(void);   /* test_attr.c */
 Suite *pw_keys_suite(void);   /* test_keys.c */
+Suite *pw_prom_suite(void);   /* test_prom.c */
 
 /* Suite to come: test_json.c (src/pw_json.c). Define the function there;
  * pw_unit_main.c declares it weak and runs the suite when it is linked in,
