@@ -11,7 +11,8 @@ SERVER_FIELDS = {
     "version": str, "mpm": str, "threaded": bool, "generation": int,
     "walk": str, "walk_reason": str, "apr_version": str, "slots": int,
     "slots_overflow": int, "max_pools": int, "shm_bytes": int,
-    "sample_every": int, "rss_interval_ms": int, "pid": int,
+    "sample_every": int, "sample_interval_ms": int, "rss_interval_ms": int,
+    "pid": int,
 }
 CHILD_FIELDS = {
     "pid": int, "slot": int, "generation": int, "state": str,
