@@ -54,6 +54,7 @@ typedef struct pw_keystate_t {
     double cx, cy; /* the connection signal's level */
     pw_point_t conn[PW_CONN_POINTS];
     apr_uint32_t nconn, conn_next;
+    apr_uint32_t last_active; /* vd.intervals when it last had requests */
 } pw_keystate_t;
 
 typedef struct pw_verdict_t {
@@ -203,6 +204,7 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
     pw_detect_result_t conn;
     pw_point_t pts[PW_CONN_POINTS];
     apr_uint32_t i, best = PW_SIG_COUNT, v = PW_VERDICT_WARMUP;
+    apr_uint32_t fresh = 0; /* bit i: a said something of signal i */
 
     for (i = 0; i < k->nconn; i++) {
         pts[i] = k->conn[(k->conn_next + PW_CONN_POINTS - k->nconn + i) %
@@ -223,14 +225,17 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
                  * anything: keep what was said while they were there */
                 continue;
             }
+            fresh |= 1u << i;
             sr->verdict = a->res[i].verdict;
             sr->points = a->res[i].points;
             sr->bytes_per_request = a->res[i].slope;
             sr->lo = a->res[i].slope_lo;
             sr->hi = a->res[i].slope_hi;
         }
-        rec->share = a->share;
-        rec->attribution_exact = (apr_uint32_t)a->exact;
+        if (fresh) {
+            rec->share = a->share;
+            rec->attribution_exact = (apr_uint32_t)a->exact;
+        }
     }
     rec->sig[PW_SIG_STREAM].verdict = apr_atomic_read32(&rec->stream_verdict);
     rec->sig[PW_SIG_STREAM].points = apr_atomic_read32(&rec->stream_points);
@@ -258,7 +263,7 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
     rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
     if (v < PW_VERDICT_SUSPECT) {
         rec->pool[0] = '\0'; /* nothing grew: name no pool */
-    } else if (best == PW_SIG_POOL && a == NULL) {
+    } else if (best == PW_SIG_POOL && !(fresh & 1u)) {
         ; /* the key left the window: keep the pool its verdict named */
     } else if (best == PW_SIG_POOL && a->top_pool >= 0 &&
                (apr_uint32_t)a->top_pool < vd.nnames) {
@@ -289,6 +294,7 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
     pw_interval_t iv;
     apr_uint32_t i, warmup = (apr_uint32_t)pw_effective_config()->warmup;
     apr_uint64_t ovf;
+    int leaving = 0;
 
     if (!vd.active) {
         return;
@@ -318,6 +324,14 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
         judged = req > warmup ? req - warmup : 0;
         if (judged > d) {
             judged = d;
+        }
+        if (d) {
+            k->last_active = vd.intervals + 1; /* the interval added below */
+        } else if (k->last_active > vd.judged_intervals &&
+                   vd.intervals - k->last_active >= PW_WINDOW / 2) {
+            /* quiet for half a window since it was last judged: its
+             * intervals begin to leave the window */
+            leaving = 1;
         }
         if (d) {
             if (iv.nk < PW_IVL_KEYS) {
@@ -366,10 +380,12 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
     /* a judgement costs some 10^5 instructions: once a second is plenty
      * for a warning in the error_log, and a reader of /poolwatch forces
      * one (force) so that what it shows is current. But a key whose
-     * intervals would leave the window unjudged (many keys served one
-     * after another within a second) is lost: judge at least every half
-     * window */
-    if (in->force || vd.intervals - vd.judged_intervals >= PW_WINDOW / 2 ||
+     * intervals leave the window unjudged (keys served one after another
+     * within a second) would be lost: judge too when a key active since
+     * the last judgement has been quiet for half a window, at most every
+     * eighth of one */
+    if (in->force ||
+        (leaving && vd.intervals - vd.judged_intervals >= PW_WINDOW / 8) ||
         (vd.intervals % 2 == 0 &&
          in->now - vd.judged_at >= PW_JUDGE_INTERVAL)) {
         unsigned int n =
