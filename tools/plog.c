@@ -216,8 +216,8 @@ plog_kind_e plog_parse(const char *line, apr_size_t len, plog_event_t *ev,
         !expect(&c, '"')) {
         goto bad;
     }
-    /* the tag ends at the first '"' followed by " <" (a tag may hold
-     * quotes; APR does not escape them) */
+    /* the tag ends at the first '"' followed by " <": a tag may hold
+     * quotes (APR does not escape them), only one holding '" <' is cut */
     w = c.p;
     for (;;) {
         const char *q = memchr(w, '"', (apr_size_t)(c.e - w));
