@@ -395,6 +395,27 @@ static int number(const char *s, double lo, double hi, double *out)
     return 1;
 }
 
+/* Peak resident size of this program (VmHWM: this image only, unlike
+ * getrusage, which also counts what the parent had before exec). */
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
 int main(int argc, const char *const *argv)
 {
     static const apr_getopt_option_t opts[] = {
@@ -414,7 +435,7 @@ int main(int argc, const char *const *argv)
     apr_pool_t *pool;
     apr_getopt_t *g;
     apr_status_t rv;
-    int ch, slope_set = 0, rc;
+    int ch, slope_set = 0, rc, from_stdin = 0;
     const char *arg;
     plog_opts_t o;
     app_t a;
@@ -429,6 +450,12 @@ int main(int argc, const char *const *argv)
     a.pool = pool;
     a.top = 10;
     plog_opts_default(&o);
+    /* apr_getopt takes a lone "-" for an option: the last argument "-"
+     * (stdin) is set aside first */
+    if (argc > 1 && !strcmp(argv[argc - 1], "-")) {
+        from_stdin = 1;
+        argc--;
+    }
     apr_getopt_init(&g, pool, argc, argv);
     g->errfn = NULL; /* our own message below */
     while ((rv = apr_getopt_long(g, opts, &ch, &arg)) == APR_SUCCESS) {
@@ -512,7 +539,7 @@ int main(int argc, const char *const *argv)
         usage(stderr);
         return EXIT_ERROR;
     }
-    if (g->ind != argc - 1) {
+    if (g->ind != argc - 1 + from_stdin) {
         fprintf(stderr, "%s: give one FILE (or - for stdin)\n", progname);
         usage(stderr);
         return EXIT_ERROR;
@@ -524,8 +551,8 @@ int main(int argc, const char *const *argv)
         fprintf(stderr, "%s: --svg %s: not a directory\n", progname, a.svg);
         return EXIT_ERROR;
     }
-    a.input = argv[g->ind];
-    if (!strcmp(a.input, "-")) {
+    a.input = from_stdin ? "-" : argv[g->ind];
+    if (from_stdin) {
         in = stdin;
         a.input = "(stdin)";
     } else if ((in = fopen(a.input, "rb")) == NULL) {
@@ -548,9 +575,9 @@ int main(int argc, const char *const *argv)
 
         fprintf(stderr,
                 "%s: read %" APR_UINT64_T_FMT " bytes, %" APR_UINT64_T_FMT
-                " lines in %.3f s: %.1f MB/s\n",
+                " lines in %.3f s: %.1f MB/s, peak RSS %ld KiB\n",
                 progname, a.m.bytes, a.m.lines, s,
-                s > 0 ? (double)a.m.bytes / s / 1e6 : 0.0);
+                s > 0 ? (double)a.m.bytes / s / 1e6 : 0.0, peak_rss_kib());
     }
     if (a.m.records == 0) {
         fprintf(stderr,
