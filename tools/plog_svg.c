@@ -135,9 +135,10 @@ static void window(FILE *out, const frame_t *f, double a, double b)
             f->top + PANEL);
 }
 
-/* A series as a step line, with its event marks. */
+/* A series as a step line, with its event marks; a pool still alive at
+ * the end keeps its level to the end (extend: that x, or < 0). */
 static void line(FILE *out, const frame_t *f, const plog_series_t *s,
-                 const char *dash, double width)
+                 const char *dash, double width, double extend)
 {
     apr_uint32_t i;
 
@@ -153,6 +154,9 @@ static void line(FILE *out, const frame_t *f, const plog_series_t *s,
             fprintf(out, "%.1f,%.1f ", x, py(f, (double)s->y[i - 1]));
         }
         fprintf(out, "%.1f,%.1f ", x, y);
+    }
+    if (s->n && extend > (double)s->x[s->n - 1]) {
+        fprintf(out, "%.1f,%.1f", px(f, extend), py(f, (double)s->y[s->n - 1]));
     }
     fputs("\"/>\n", out);
     for (i = 0; i < s->n; i++) {
@@ -232,7 +236,7 @@ void plog_svg_write(FILE *out, const plog_model_t *m, const plog_proc_t *pr,
     snprintf(title, sizeof(title), "process total (all pools)");
     axes(out, &f1, title, xlabel);
     window(out, &f1, a, b);
-    line(out, &f1, &pr->total, "", 1.5);
+    line(out, &f1, &pr->total, "", 1.5, f1.x1);
 
     lo = 0;
     hi = 1;
@@ -250,21 +254,24 @@ void plog_svg_write(FILE *out, const plog_model_t *m, const plog_proc_t *pr,
         const char *dash = dashes[i % (sizeof(dashes) / sizeof(dashes[0]))];
         double ly = TOP2 + 14 * i + 4;
 
-        line(out, &f2, s, dash, 1.2);
+        line(out, &f2, s, dash, 1.2, top[i]->dead ? -1.0 : f2.x1);
         /* legend: a sample of the pattern and the name */
         fprintf(out,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                 "stroke=\"#000\" stroke-width=\"1.2\"%s%s%s/>\n"
                 "<text x=\"%.1f\" y=\"%.1f\">%u. ",
-                W - RIGHT + 10, ly, W - RIGHT + 40, ly,
+                W - RIGHT + 30, ly, W - RIGHT + 60, ly,
                 *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "",
-                W - RIGHT + 44, ly + 4, i + 1);
+                W - RIGHT + 64, ly + 4, i + 1);
         text(out, top[i]->tag);
         fputs("</text>\n", out);
         if (s->n) {
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%u</text>\n",
-                    px(&f2, (double)s->x[s->n - 1]) + 3,
-                    py(&f2, (double)s->y[s->n - 1]) - 3, i + 1);
+            /* the number at the line's end, stacked when ends meet */
+            fprintf(
+                out, "<text x=\"%.1f\" y=\"%.1f\">%u</text>\n",
+                (top[i]->dead ? px(&f2, (double)s->x[s->n - 1]) : W - RIGHT) +
+                    3 + 9 * (i % 2),
+                py(&f2, (double)s->y[s->n - 1]) - 3, i + 1);
         }
     }
     fprintf(out,
