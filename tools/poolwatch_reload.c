@@ -18,8 +18,8 @@
  *     threaded MPM's regression was unsure).
  *
  * Growth is summed per child over the children present in two readings
- * (matched by pid and start time), so a child that starts or exits between
- * readings adds no step. The status is read through the same libcurl
+ * (matched by pid and start time) that served requests in between, so a
+ * child that starts, exits or idles (a spare starting up) adds nothing. The status is read through the same libcurl
  * multi handle as the requests: with one keep-alive connection it goes to
  * the serving child, which samples itself first, so steps are exact.
  *
@@ -531,7 +531,10 @@ static void step(app_t *a, double x_prev)
         json_t *p = same_child(prv, c), *pools, *pp, *pool;
         const char *state = json_string_value(json_object_get(c, "state"));
 
-        if (p == NULL || (state && strcmp(state, "running"))) {
+        /* a child that served nothing in the step (a spare starting up,
+         * faulting in its pages) grew for reasons of its own */
+        if (p == NULL || (state && strcmp(state, "running")) ||
+            num(c, "requests") <= num(p, "requests")) {
             continue;
         }
         for (s = 0; s < SIGNALS; s++) {
