@@ -40,7 +40,7 @@ tools/poolwatch-log: tools/poolwatch_log.c $(PLOG_SRC) src/pw_detect.c \
         tools/*.h include/pw_detect.h
 	@build/deps --check-build
 	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_log.c $(PLOG_SRC) \
-	    src/pw_detect.c $(APR_LIBS) $(shell pkg-config --libs liblzma)
+	    src/pw_detect.c $(APR_LIBS) $(shell pkg-config --libs liblzma) -lm
 
 tools/poolwatch-reload: tools/poolwatch_reload.c src/pw_detect.c \
         include/pw_detect.h

@@ -12,10 +12,11 @@
  * fork) starts an instance then.
  *
  * What is judged: the window of a process runs from the end of warm-up
- * (start-up allocates a lot, once) to its teardown, taken as the first
- * destroy of a pool that was already alive at the end of warm-up (a
- * request or connection pool born later does not count). Without that cut
- * every pool "comes back" at exit and no leak would ever be found. A pool
+ * (start-up allocates a lot, once) to its teardown, taken as the last
+ * time the process created a pool (a server creates pools for every
+ * request; a process that exits only clears and destroys them), or with
+ * per_tag the end of the last unit but one. Without that cut every pool
+ * "comes back" at exit and no leak would ever be found. A pool
  * is judged over the part of that window it lived in, if it covers at
  * least min_span of it: a request pool grows during its request and must
  * not be judged on that alone.
@@ -23,6 +24,7 @@
  * Records are held by calloc'd arrays (untouched records cost no resident
  * memory), not by the APR pool: the model must not grow with the log.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -319,10 +321,11 @@ static void site_add(plog_pool_t *pl, const char *s, apr_size_t n,
     }
     if (pl->nsites < PLOG_SITES) {
         st = &pl->sites[pl->nsites++];
-        st->bytes = 0;
-        st->count = 0;
+        st->bytes = st->count = st->err_bytes = st->err_count = 0;
     } else {
         st = &pl->sites[min]; /* space-saving: inherit its counts */
+        st->err_bytes = st->bytes;
+        st->err_count = st->count;
     }
     st->hash = h;
     st->bytes += bytes;
@@ -378,6 +381,7 @@ static void model_record(plog_model_t *m, const plog_event_t *ev)
         case PLOG_EV_CREATE:
         case PLOG_EV_CREATEU:
             pr->creates++;
+            pr->last_create_x = pr->events;
             mark = PLOG_MARK_CREATE;
             if (pl) {
                 pool_reset(pl, ev->pool, x, pr->events);
@@ -506,21 +510,13 @@ static double proc_x0(const plog_model_t *m, const plog_proc_t *pr)
 void plog_proc_window(const plog_model_t *m, const plog_proc_t *pr, double *x0,
                       double *x1)
 {
-    double end = proc_x_end(m, pr), teardown = end;
-    apr_uint32_t i;
+    double end = proc_x_end(m, pr), cut;
 
     *x0 = proc_x0(m, pr);
-    /* teardown: the first destroy, after warm-up, of a pool that was
-     * alive at its end */
-    for (i = 0; i < pr->npools; i++) {
-        const plog_pool_t *pl = &pr->pools[i];
-
-        if (pl->dead && (double)pl->first_x < *x0 && (double)pl->end_x > *x0 &&
-            (double)pl->end_x < teardown) {
-            teardown = (double)pl->end_x - 1;
-        }
-    }
-    *x1 = teardown > *x0 ? teardown : end;
+    /* the teardown: after the last pool the process created (per unit:
+     * the last unit, which holds the exit) */
+    cut = m->o.per_tag ? end - 1 : (double)pr->last_create_x;
+    *x1 = cut > *x0 ? cut : end;
 }
 
 void plog_judge(const plog_model_t *m, const plog_series_t *s, double from,
@@ -528,7 +524,7 @@ void plog_judge(const plog_model_t *m, const plog_series_t *s, double from,
 {
     pw_point_t pts[PW_DETECT_MAX_POINTS];
     double a = from > x0 ? from : x0, b = to < x1 ? to : x1, step;
-    unsigned int n, i;
+    unsigned int n, i, k;
 
     memset(out, 0, sizeof(*out));
     out->x0 = a;
@@ -547,15 +543,21 @@ void plog_judge(const plog_model_t *m, const plog_series_t *s, double from,
     if (n < 2) {
         n = 2;
     }
+    /* whole x-units (events and units are counts): a staircase sampled
+     * between its steps would bend an exact slope */
     step = (b - a) / (double)(n - 1);
-    for (i = 0; i < n; i++) {
-        double x = i == n - 1 ? b : a + step * i;
+    for (i = 0, k = 0; i < n; i++) {
+        double x = floor(i == n - 1 ? b : a + step * i);
 
-        pts[i].x = x;
-        pts[i].y = plog_series_at(s, x);
+        if (k > 0 && x <= pts[k - 1].x) {
+            continue;
+        }
+        pts[k].x = x;
+        pts[k].y = plog_series_at(s, x);
+        k++;
     }
-    out->growth = pts[n - 1].y - pts[0].y;
-    pw_detect(pts, n, &m->o.detect, &out->r);
+    out->growth = pts[k - 1].y - pts[0].y;
+    pw_detect(pts, k, &m->o.detect, &out->r);
 }
 
 void plog_judge_pool(const plog_model_t *m, const plog_proc_t *pr,

@@ -50,6 +50,8 @@ typedef struct plog_site_t {
     apr_uint32_t hash;
     apr_uint64_t bytes;
     apr_uint64_t count;
+    apr_uint64_t err_bytes, err_count; /* inherited: bytes - err_bytes is
+                                          a lower bound */
     char text[PLOG_SITE_MAX];
 } plog_site_t;
 
@@ -84,7 +86,7 @@ typedef struct plog_proc_t {
     apr_uint32_t index_size;
     apr_uint32_t *deadq; /* ring of records that were destroyed */
     apr_uint32_t dq_head, dq_len;
-    apr_uint64_t teardown_x; /* first destroy of a pre-warm-up pool */
+    apr_uint64_t last_create_x; /* event of the last create */
 } plog_proc_t;
 
 typedef struct plog_opts_t {

@@ -145,9 +145,18 @@ static void print_sites(const plog_pool_t *pl)
     memcpy(s, pl->sites, sizeof(s[0]) * pl->nsites);
     qsort(s, pl->nsites, sizeof(s[0]), site_cmp);
     for (i = 0; i < pl->nsites && i < 3; i++) {
-        printf("        %-44s %10" APR_UINT64_T_FMT " B in %" APR_UINT64_T_FMT
+        if (s[i].err_count == 0) {
+            printf("        %-44s %10" APR_UINT64_T_FMT
+                   " B in %" APR_UINT64_T_FMT " allocations\n",
+                   s[i].text, s[i].bytes, s[i].count);
+            continue;
+        }
+        /* it took the place of another site: a range */
+        printf("        %-44s %" APR_UINT64_T_FMT "-%" APR_UINT64_T_FMT
+               " B in %" APR_UINT64_T_FMT "-%" APR_UINT64_T_FMT
                " allocations\n",
-               s[i].text, s[i].bytes, s[i].count);
+               s[i].text, s[i].bytes - s[i].err_bytes, s[i].bytes,
+               s[i].count - s[i].err_count, s[i].count);
     }
 }
 
