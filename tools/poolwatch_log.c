@@ -320,8 +320,8 @@ static int report(app_t *a)
             if (n == 0) {
                 printf("  no pool grew over the window\n");
             } else {
-                printf("  pools that grew in the window and did not come "
-                       "back (worst first):\n");
+                printf("  pools that grew over the window (worst first; a "
+                       "destroyed one up to its destroy):\n");
             }
             for (k = 0; k < n && k < a->top; k++) {
                 const plog_pool_t *pl = c[k].pl;
