@@ -138,6 +138,25 @@ def test_post_with_headers(httpd_factory, tmp_path):
     assert doc["module"]["key"].startswith("POST 127.0.0.1 /leak?"), doc
 
 
+def test_key_by_path_and_explicit_key(httpd_factory):
+    """Default PoolWatchKey path: the key has no query; --key names one
+    exactly, and an unknown one is reported as not found (no error)."""
+    srv = httpd_factory("prefork", poolwatch=True)
+    url = leak_url(srv, "pchild", 1000)
+    res, doc = run_json("-n", 40, url)
+    assert res.returncode == 1, (res.stderr, doc)
+    assert doc["server"]["key_by"] == "path", doc["server"]
+    assert doc["module"]["key"] == "GET 127.0.0.1 /leak", doc["module"]
+    assert doc["module"]["verdict"] == "leak", doc["module"]
+    res, doc = run_json("-n", 20, "--key", "GET 127.0.0.1 /leak", url)
+    assert doc["module"]["found"] and doc["module"]["verdict"] == "leak", doc
+    res, doc = run_json("-n", 20, "--key", "GET nowhere /x",
+                        leak_url(srv, "none", 64))
+    assert res.returncode == 0, (res.stderr, doc)
+    assert doc["module"] == {"key": "GET nowhere /x", "found": False,
+                             "verdict": None}, doc["module"]
+
+
 def test_json_shape(httpd_factory):
     srv = httpd_factory("prefork", extra=KEY_QUERY, poolwatch=True)
     res, doc = run_json("-n", 20, "-e", 5, leak_url(srv, "none", 64))
