@@ -2,7 +2,9 @@
 #   make          build mod_poolwatch.so (and the test module)
 #   make run      start a private apache2 with the module on 127.0.0.1:$(PORT)
 #   make test     unit tests, then integration tests under prefork/worker/event
-#   make install  install with apxs (then: a2enmod poolwatch)
+#   make install  install with apxs (then: a2enmod poolwatch), and the tools
+#   make tools    the command-line tools only (tools/poolwatch-reload,
+#                 tools/poolwatch-log), linked with the module's detector
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
@@ -19,7 +21,32 @@ TESTMOD = t/modules/.libs/mod_pwtest.so
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null)
 APR_LIBS   = $(shell pkg-config --libs apr-1 2>/dev/null)
 
-all: $(MODULE) $(TESTMOD)
+# Command-line tools: plain executables on APR, sharing the module's pure
+# detector (src/pw_detect.c is compiled in, not copied).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+TOOLS_CFLAGS = $(WARN) -std=gnu99 -O2 -g -Iinclude -Itools $(APR_CFLAGS) \
+          $(shell pkg-config --cflags libcurl jansson liblzma 2>/dev/null)
+PLOG_SRC = tools/plog.c tools/plog_model.c tools/plog_input.c tools/plog_svg.c
+TOOLS   = tools/poolwatch-reload tools/poolwatch-log
+MANS    = tools/poolwatch-reload.1 tools/poolwatch-log.1
+
+all: $(MODULE) $(TESTMOD) $(TOOLS)
+
+tools: $(TOOLS)
+
+tools/poolwatch-log: tools/poolwatch_log.c $(PLOG_SRC) src/pw_detect.c \
+        tools/*.h include/pw_detect.h
+	@build/deps --check-build
+	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_log.c $(PLOG_SRC) \
+	    src/pw_detect.c $(APR_LIBS) $(shell pkg-config --libs liblzma) -lm
+
+tools/poolwatch-reload: tools/poolwatch_reload.c src/pw_detect.c \
+        include/pw_detect.h
+	@build/deps --check-build
+	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_reload.c src/pw_detect.c \
+	    $(APR_LIBS) $(shell pkg-config --libs libcurl jansson)
 
 $(MODULE): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)
 	@build/deps --check-build
@@ -31,9 +58,9 @@ $(TESTMOD): t/modules/mod_pwtest.c
 	cd t/modules && $(APXS) -c $(addprefix -Wc$(comma),$(WARN)) mod_pwtest.c
 
 # C unit tests of the pure core (Debian's check framework)
-t/unit/pw_unit: t/unit/*.c $(CORE) $(HEADERS)
-	$(CC) $(WARN) -g -O1 -Iinclude $(APR_CFLAGS) -o $@ t/unit/*.c $(CORE) \
-	    $(APR_LIBS) $(shell pkg-config --libs check) -ldl
+t/unit/pw_unit: t/unit/*.c $(CORE) $(HEADERS) tools/plog.c tools/plog.h
+	$(CC) $(WARN) -g -O1 -Iinclude -Itools $(APR_CFLAGS) -o $@ t/unit/*.c \
+	    $(CORE) tools/plog.c $(APR_LIBS) $(shell pkg-config --libs check) -ldl
 
 unit: t/unit/pw_unit
 	t/unit/pw_unit
@@ -53,17 +80,23 @@ install: $(MODULE)
 	$(APXS) -i -n poolwatch mod_poolwatch.la
 	install -m 644 conf/poolwatch.load conf/poolwatch.conf \
 	    $(DESTDIR)/etc/apache2/mods-available/
+	$(MAKE) --no-print-directory install-tools
+
+install-tools: $(TOOLS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
 
 bench: all
 	build/bench
 
 format:
 	clang-format -i mod_poolwatch.c include/*.h src/*.c t/unit/*.c \
-	    t/modules/*.c
+	    t/modules/*.c tools/*.c tools/*.h
 
 clean:
 	rm -rf .libs src/.libs t/modules/.libs t/unit/pw_unit *.la *.lo *.slo \
 	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
-	    t/modules/*.slo t/modules/*.o *.o t/out
+	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS)
 
-.PHONY: all unit run test install bench format clean
+.PHONY: all tools unit run test install install-tools bench format clean
