@@ -874,6 +874,22 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     apr_pool_cleanup_register(pchild, ch, release_slot, apr_pool_cleanup_null);
     pw_verdict_child_init(ch->me, (apr_uint32_t)eff.max_pools,
                           (apr_uint32_t)eff.max_keys);
+    /* the module's own footprint per child, for admins who must budget
+     * it: private tables (malloc, once) and the slot (shared) */
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                 "PW00011: pid %u: %" APR_SIZE_T_FMT
+                 " bytes of private tables, "
+                 "%" APR_SIZE_T_FMT " bytes of shared slot",
+                 ch->proc.pid,
+                 (apr_size_t)eff.max_pools *
+                         (sizeof(pw_follow_t) + sizeof(pw_poolrec_t) +
+                          sizeof(apr_pool_t *) + sizeof(apr_uint32_t)) +
+                     sizeof(pw_tagcache_t) +
+                     pw_verdict_state_bytes((apr_uint32_t)eff.max_keys),
+                 pw_shm_size(1, (apr_uint32_t)eff.max_pools,
+                             (apr_uint32_t)eff.max_keys) -
+                     pw_shm_size(0, (apr_uint32_t)eff.max_pools,
+                                 (apr_uint32_t)eff.max_keys));
     sample(ch, NULL, 0, 0);
 }
 

@@ -76,6 +76,12 @@ typedef struct pw_verdict_t {
 
 static pw_verdict_t vd;
 
+apr_size_t pw_verdict_state_bytes(apr_uint32_t max_keys)
+{
+    return max_keys * sizeof(*vd.ks) + sizeof(*vd.window) +
+           PW_ATTR_KEYS * sizeof(*vd.results) + PW_NAMES * sizeof(*vd.names);
+}
+
 void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                            apr_uint32_t max_keys)
 {
