@@ -36,16 +36,16 @@ all: $(MODULE) $(TESTMOD) $(TOOLS)
 
 tools: $(TOOLS)
 
-tools/poolwatch-log: tools/poolwatch_log.c $(PLOG_SRC) src/pw_detect.c \
-        tools/*.h include/pw_detect.h
+tools/poolwatch-log: tools/poolwatch_log.c $(PLOG_SRC) tools/cli.c \
+        src/pw_detect.c tools/*.h include/pw_detect.h
 	@build/deps --check-build
-	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_log.c $(PLOG_SRC) \
+	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_log.c $(PLOG_SRC) tools/cli.c \
 	    src/pw_detect.c $(APR_LIBS) $(shell pkg-config --libs liblzma) -lm
 
-tools/poolwatch-reload: tools/poolwatch_reload.c src/pw_detect.c \
-        include/pw_detect.h
+tools/poolwatch-reload: tools/poolwatch_reload.c tools/cli.c src/pw_detect.c \
+        tools/cli.h include/pw_detect.h
 	@build/deps --check-build
-	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_reload.c src/pw_detect.c \
+	$(CC) $(TOOLS_CFLAGS) -o $@ tools/poolwatch_reload.c tools/cli.c src/pw_detect.c \
 	    $(APR_LIBS) $(shell pkg-config --libs libcurl jansson)
 
 $(MODULE): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)

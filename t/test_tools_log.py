@@ -418,3 +418,14 @@ def test_help():
     assert res.returncode == 0
     for word in (b"--per", b"--csv", b"--svg", b"Exit status"):
         assert word in res.stdout, word
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--warmup", "x"], "-w/--warmup"),
+    (["--min-slope", "0"], "--min-slope"),
+    (["--max-pools", "1"], "--max-pools"),
+])
+def test_bad_value_names_the_option(args, named):
+    res = run(*args, "-", stdin=b"")
+    assert res.returncode == 2, (args, text(res))
+    assert f"{named}: bad value".encode() in res.stderr, res.stderr

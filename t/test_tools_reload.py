@@ -244,3 +244,15 @@ def test_help():
     assert res.returncode == 0
     for word in ("-n", "--every", "--status", "--json", "Exit status"):
         assert word in res.stdout, word
+
+
+@pytest.mark.parametrize("args,named", [
+    (["-n", "x"], "-n/--requests"),
+    (["-n", "5", "-c", "0"], "-c/--concurrency"),
+    (["-n", "5", "--timeout", "0"], "--timeout"),
+    (["-n", "nan"], "-n/--requests"),
+])
+def test_bad_value_names_the_option(args, named):
+    res = run(*args, "http://127.0.0.1:1/", timeout=20)
+    assert res.returncode == 2, (args, res.stderr)
+    assert f"{named}: bad value" in res.stderr, res.stderr

@@ -26,6 +26,7 @@
 #include <apr_getopt.h>
 #include <apr_strings.h>
 
+#include "cli.h"
 #include "plog_input.h"
 #include "plog_model.h"
 #include "plog_svg.h"
@@ -390,20 +391,6 @@ static int report(app_t *a)
     return leaks + total_leaks ? 1 : 0;
 }
 
-static int number(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Peak resident size of this program (VmHWM: this image only, unlike
  * getrusage, which also counts what the parent had before exec). */
 static long peak_rss_kib(void)
@@ -478,13 +465,13 @@ int main(int argc, const char *const *argv)
                 if (l > 1 && arg[l - 1] == '%') {
                     char *num = apr_pstrndup(pool, arg, l - 1);
 
-                    if (!number(num, 0, 99, &v)) {
+                    if (!pw_cli_number(num, 0, 99, &v)) {
                         goto bad_value;
                     }
                     o.warmup = v / 100.0;
                     o.warmup_frac = 1;
                 } else {
-                    if (!number(arg, 0, 1e15, &v)) {
+                    if (!pw_cli_number(arg, 0, 1e15, &v)) {
                         goto bad_value;
                     }
                     o.warmup = v;
@@ -493,30 +480,30 @@ int main(int argc, const char *const *argv)
                 break;
             }
             case 256:
-                if (!number(arg, 0.001, 1e12, &o.detect.min_slope)) {
+                if (!pw_cli_number(arg, 0.001, 1e12, &o.detect.min_slope)) {
                     goto bad_value;
                 }
                 slope_set = 1;
                 break;
             case 257:
-                if (!number(arg, 0.0, 1.0, &o.min_span)) {
+                if (!pw_cli_number(arg, 0.0, 1.0, &o.min_span)) {
                     goto bad_value;
                 }
                 break;
             case 258:
-                if (!number(arg, 1, 100000, &v)) {
+                if (!pw_cli_number(arg, 1, 100000, &v)) {
                     goto bad_value;
                 }
                 o.max_procs = (apr_uint32_t)v;
                 break;
             case 259:
-                if (!number(arg, 8, 1000000, &v)) {
+                if (!pw_cli_number(arg, 8, 1000000, &v)) {
                     goto bad_value;
                 }
                 o.max_pools = (apr_uint32_t)v;
                 break;
             case 't':
-                if (!number(arg, 0, 100000, &v)) {
+                if (!pw_cli_number(arg, 0, 100000, &v)) {
                     goto bad_value;
                 }
                 a.top = (unsigned int)v;
@@ -539,7 +526,8 @@ int main(int argc, const char *const *argv)
         }
         continue;
     bad_value:
-        fprintf(stderr, "%s: bad value for option: %s\n", progname, arg);
+        pw_cli_bad_value(stderr, progname, opts, ch, arg);
+        fprintf(stderr, "Try '%s --help'.\n", progname);
         return EXIT_ERROR;
     }
     if (rv != APR_EOF) {

@@ -43,6 +43,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "pw_detect.h"
 
 #define EXIT_NOLEAK 0
@@ -673,20 +674,6 @@ static json_t *find_key(app_t *a, const char **want)
 
 /* ---- arguments -------------------------------------------------------------- */
 
-static int number(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 static int read_file(app_t *a, const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -794,7 +781,7 @@ static int parse_args(app_t *a, int argc, const char *const *argv)
     while ((rv = apr_getopt_long(g, opts, &ch, &arg)) == APR_SUCCESS) {
         switch (ch) {
             case 'n':
-                if (!number(arg, 1, 1e9, &v)) {
+                if (!pw_cli_number(arg, 1, 1e9, &v)) {
                     goto bad_value;
                 }
                 a->n = (long)v;
@@ -815,19 +802,19 @@ static int parse_args(app_t *a, int argc, const char *const *argv)
                 a->new_conn = 1;
                 break;
             case 'c':
-                if (!number(arg, 1, MAX_CONC, &v)) {
+                if (!pw_cli_number(arg, 1, MAX_CONC, &v)) {
                     goto bad_value;
                 }
                 a->conc = (long)v;
                 break;
             case 'e':
-                if (!number(arg, 1, 1e9, &v)) {
+                if (!pw_cli_number(arg, 1, 1e9, &v)) {
                     goto bad_value;
                 }
                 a->every = (long)v;
                 break;
             case 'w':
-                if (!number(arg, 0, 1e9, &v)) {
+                if (!pw_cli_number(arg, 0, 1e9, &v)) {
                     goto bad_value;
                 }
                 a->warmup = (long)v;
@@ -839,12 +826,12 @@ static int parse_args(app_t *a, int argc, const char *const *argv)
                 a->key = arg;
                 break;
             case 260:
-                if (!number(arg, 0.001, 3600, &a->connect_timeout)) {
+                if (!pw_cli_number(arg, 0.001, 3600, &a->connect_timeout)) {
                     goto bad_value;
                 }
                 break;
             case 261:
-                if (!number(arg, 0.001, 86400, &a->timeout)) {
+                if (!pw_cli_number(arg, 0.001, 86400, &a->timeout)) {
                     goto bad_value;
                 }
                 break;
@@ -866,7 +853,7 @@ static int parse_args(app_t *a, int argc, const char *const *argv)
         }
         continue;
     bad_value:
-        fprintf(stderr, "%s: bad value for option: %s\n", progname, arg);
+        pw_cli_bad_value(stderr, progname, opts, ch, arg);
         return -1;
     }
     if (rv != APR_EOF) {
