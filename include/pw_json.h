@@ -41,6 +41,9 @@ typedef struct pw_server_info_t {
     apr_uint32_t sample_every;
     apr_uint64_t rss_interval_ms;
     apr_uint32_t pid;
+    apr_int64_t now;          /* apr_time_t of the snapshot */
+    apr_int64_t restart_time; /* apr_time_t the server (re)started */
+    apr_uint32_t reset_gen;   /* resets asked for (shm header) */
 } pw_server_info_t;
 
 typedef struct pw_snapshot_t {
