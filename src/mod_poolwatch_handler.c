@@ -208,7 +208,9 @@ int pw_handler(request_rec *r)
     if (r->handler == NULL || strcmp(r->handler, "poolwatch")) {
         return DECLINED;
     }
+    /* the Allow header of a 405 is made from allowed_methods */
     r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
@@ -291,8 +293,12 @@ int pw_status_hook(request_rec *r, int flags)
     pw_snapshot_t snap;
     pw_out_t out;
 
-    if (!pw_effective_config()->enabled ||
-        pw_sample_snapshot(r, &snap) != APR_SUCCESS) {
+    if (!pw_effective_config()->enabled) {
+        return OK;
+    }
+    /* as /poolwatch: the serving child as of now, judged */
+    pw_sample_now(r);
+    if (pw_sample_snapshot(r, &snap) != APR_SUCCESS) {
         return OK;
     }
     /* mod_status writes with ap_rputs: so do we, in its order */
