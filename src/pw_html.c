@@ -64,6 +64,15 @@ static double fin(double v)
     return isfinite(v) ? v : 0.0;
 }
 
+/* A coordinate: finite and small enough that a range of two of them is
+ * finite too (a torn copy may hold 1e308); 1e30 bytes is beyond any
+ * machine. */
+static double coord(double v)
+{
+    v = fin(v);
+    return v > 1e30 ? 1e30 : v < -1e30 ? -1e30 : v;
+}
+
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
 static apr_size_t utf8_len(const unsigned char *s)
 {
@@ -294,7 +303,7 @@ void pw_svg_chart(pw_out_t *out, const pw_chart_t *c)
     char a[32], b[32];
 
     for (i = 0; i < n; i++) {
-        double x = fin(c->x[i]), y = fin(c->y[i]);
+        double x = coord(c->x[i]), y = coord(c->y[i]);
 
         if (i == 0 || x < xmin) {
             xmin = x;
@@ -310,8 +319,8 @@ void pw_svg_chart(pw_out_t *out, const pw_chart_t *c)
         }
     }
     if (c->fit && n) {
-        double y0 = fin(c->slope * xmin + c->intercept);
-        double y1 = fin(c->slope * xmax + c->intercept);
+        double y0 = coord(c->slope * xmin + c->intercept);
+        double y1 = coord(c->slope * xmax + c->intercept);
 
         ymin = fmin(ymin, fmin(y0, y1));
         ymax = fmax(ymax, fmax(y0, y1));
@@ -377,8 +386,8 @@ void pw_svg_chart(pw_out_t *out, const pw_chart_t *c)
     }
     /* the fit under the data: dashed, labelled */
     if (c->fit) {
-        double y0 = fin(c->slope * xmin + c->intercept);
-        double y1 = fin(c->slope * xmax + c->intercept);
+        double y0 = coord(c->slope * xmin + c->intercept);
+        double y1 = coord(c->slope * xmax + c->intercept);
 
         putf(out,
              "<line class=\"fit\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
@@ -388,15 +397,15 @@ void pw_svg_chart(pw_out_t *out, const pw_chart_t *c)
         putf(out,
              "<text class=\"fitlabel\" x=\"%d\" y=\"%d\">fit (dashed): "
              "%.1f ",
-             ML + 4, MT + 11, fin(c->slope));
+             ML + 4, MT + 11, coord(c->slope));
         pw_html_escape(out, c->fit_unit);
         put(out, "</text>");
     }
     put(out, "<polyline class=\"data\" fill=\"none\" stroke=\"#000\" "
              "stroke-width=\"1.5\" points=\"");
     for (i = 0; i < n; i++) {
-        putf(out, "%s%.1f,%.1f", i ? " " : "", PX(fin(c->x[i])),
-             PY(fin(c->y[i])));
+        putf(out, "%s%.1f,%.1f", i ? " " : "", PX(coord(c->x[i])),
+             PY(coord(c->y[i])));
     }
     put(out, "\"/>");
     if (n <= 64) {
@@ -405,7 +414,7 @@ void pw_svg_chart(pw_out_t *out, const pw_chart_t *c)
             putf(out,
                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#fff\" "
                  "stroke=\"#000\"/>",
-                 PX(fin(c->x[i])), PY(fin(c->y[i])));
+                 PX(coord(c->x[i])), PY(coord(c->y[i])));
         }
     }
     put(out, "</svg>");
@@ -423,7 +432,7 @@ static const char style[] =
     "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
     "tr.leak td{font-weight:bold}\n"
     "tr.suspect td{font-style:italic}\n"
-    ".graphs{display:flex;flex-wrap:wrap;gap:8px}\n"
+    ".graphs{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:8px}\n"
     "figure.graph{margin:0;border:1px solid #ccc;padding:4px}\n"
     "figcaption{font-size:small;max-width:320px;overflow-wrap:anywhere}\n"
     "</style>\n";
@@ -732,6 +741,8 @@ static void child_graphs(pw_out_t *out, const pw_snapshot_t *snap,
             continue;
         }
         drawn++;
+        /* a row per child: its three signals side by side */
+        put(out, "<div class=\"graphs\">\n");
         x = apr_palloc(p, (n + 1) * sizeof(double));
         y = apr_palloc(p, (n + 1) * sizeof(double));
         for (w = 0; w < 3; w++) {
@@ -757,6 +768,7 @@ static void child_graphs(pw_out_t *out, const pw_snapshot_t *snap,
             c.n = n;
             figure(out, title, NULL, &c);
         }
+        put(out, "</div>\n");
     }
 }
 
@@ -833,13 +845,18 @@ void pw_html_render(pw_out_t *out, const pw_snapshot_t *snap,
         pools_part(out, snap, o);
     }
     if (!o->notable) {
-        put(out, "<h2>Graphs</h2>\n<p>Per child: bytes over requests, one "
-                 "sample a point. Per suspect or leaking key: the bytes "
-                 "attributed to it over its requests (points, solid) and "
-                 "the fitted slope (dashed).</p>\n<div class=\"graphs\">\n");
-        key_graphs(out, &s);
+        put(out, "<h2>Graphs</h2>\n");
+        if (s.leaks + s.suspects) {
+            put(out, "<h3>Suspect and leaking keys</h3>\n<p>Bytes "
+                     "attributed to the key over its requests (points, "
+                     "solid) and the fitted slope (dashed).</p>\n"
+                     "<div class=\"graphs\">\n");
+            key_graphs(out, &s);
+            put(out, "</div>\n");
+        }
+        put(out, "<h3>Children</h3>\n<p>Pool, heap and RSS bytes over the "
+                 "requests a child served, one sample a point.</p>\n");
         child_graphs(out, snap, snap->pool);
-        put(out, "</div>\n");
     }
     put(out, "<hr>\n");
     reset_form(out, o);

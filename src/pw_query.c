@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include <apr_general.h>
+#include <stddef.h>
 
 #include "pw_query.h"
 
@@ -33,7 +33,7 @@ typedef struct pw_arg_t {
     int sets_format; /* the flag implies this format (+1), 0 none */
 } pw_arg_t;
 
-#define F(field) APR_OFFSETOF(pw_query_t, field)
+#define F(field) offsetof(pw_query_t, field)
 
 /* Every argument; anything else is an error. Keep "format" taking a
  * value: the Prometheus exposition is format=prometheus. */

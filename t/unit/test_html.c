@@ -176,6 +176,20 @@ START_TEST(test_chart_degenerate)
     ck_assert_ptr_null(strstr(s, "nan"));
     ck_assert_ptr_null(strstr(s, "inf"));
 
+    {
+        /* extremes whose range would overflow a double */
+        double bx[2] = {-3e38, 3e38}, by[2] = {1e308, -1e308};
+
+        c.x = bx;
+        c.y = by;
+        c.n = 2;
+        c.slope = 1e300;
+        c.intercept = -1e308;
+        s = chart(&c);
+        ck_assert_ptr_null(strstr(s, "nan"));
+        ck_assert_ptr_null(strstr(s, "inf"));
+    }
+
     c.n = 0; /* nothing to draw: still one svg, saying so */
     s = chart(&c);
     ck_assert_int_eq(count(s, "<svg"), 1);
