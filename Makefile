@@ -3,6 +3,7 @@
 #   make run      start a private apache2 with the module on 127.0.0.1:$(PORT)
 #   make test     unit tests, then integration tests under prefork/worker/event
 #   make install  install with apxs (then: a2enmod poolwatch)
+#   make fuzz     libFuzzer targets of the core, 60 s each (build/fuzz)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
@@ -57,13 +58,16 @@ install: $(MODULE)
 bench: all
 	build/bench
 
+fuzz:
+	build/fuzz
+
 format:
 	clang-format -i mod_poolwatch.c include/*.h src/*.c t/unit/*.c \
-	    t/modules/*.c
+	    t/modules/*.c t/fuzz/*.c
 
 clean:
 	rm -rf .libs src/.libs t/modules/.libs t/unit/pw_unit *.la *.lo *.slo \
 	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
-	    t/modules/*.slo t/modules/*.o *.o t/out
+	    t/modules/*.slo t/modules/*.o *.o t/out build/out/fuzz
 
-.PHONY: all unit run test install bench format clean
+.PHONY: all unit run test install bench fuzz format clean
