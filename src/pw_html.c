@@ -47,10 +47,11 @@ static void put(pw_out_t *out, const char *s)
     out->emit(out->baton, s, strlen(s));
 }
 
-/* Numbers and literals only: never a string from the snapshot. */
+/* Numbers and literals only: never a string from the snapshot. The
+ * longest format here with every number at its widest stays below 512. */
 static void putf(pw_out_t *out, const char *fmt, ...)
 {
-    char buf[256];
+    char buf[512];
     va_list ap;
 
     va_start(ap, fmt);
