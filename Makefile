@@ -5,6 +5,7 @@
 #   make install  install with apxs (then: a2enmod poolwatch), and the tools
 #   make tools    the command-line tools only (tools/poolwatch-reload,
 #                 tools/poolwatch-log), linked with the module's detector
+#   make fuzz     libFuzzer targets of the core, 60 s each (build/fuzz)
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
@@ -12,7 +13,8 @@ MPM     ?= event
 WARN    = -Wall -Wextra -Wno-unused-parameter
 comma  := ,
 CORE    = src/pw_pool.c src/pw_shm.c src/pw_proc.c src/pw_json.c src/pw_detect.c \
-          src/pw_keys.c src/pw_attr.c src/pw_prom.c
+          src/pw_keys.c src/pw_attr.c src/pw_prom.c src/pw_query.c \
+          src/pw_html.c src/pw_auto.c
 GLUE    = src/mod_poolwatch_sample.c src/mod_poolwatch_handler.c \
           src/mod_poolwatch_verdict.c src/mod_poolwatch_stream.c
 HEADERS = $(wildcard include/*.h)
@@ -90,13 +92,16 @@ install-tools: $(TOOLS)
 bench: all
 	build/bench
 
+fuzz:
+	build/fuzz
+
 format:
 	clang-format -i mod_poolwatch.c include/*.h src/*.c t/unit/*.c \
-	    t/modules/*.c tools/*.c tools/*.h
+	    t/modules/*.c tools/*.c tools/*.h t/fuzz/*.c
 
 clean:
 	rm -rf .libs src/.libs t/modules/.libs t/unit/pw_unit *.la *.lo *.slo \
 	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
-	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS)
+	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS) build/out/fuzz
 
-.PHONY: all tools unit run test install install-tools bench format clean
+.PHONY: all tools unit run test install install-tools bench fuzz format clean

@@ -17,7 +17,8 @@
  * This file is the map: the module record, the directives and the hooks.
  *   src/pw_*.c                    pure core (APR only, unit-tested)
  *   src/mod_poolwatch_sample.c    lifecycle hooks and the sampler
- *   src/mod_poolwatch_handler.c   the /poolwatch handler
+ *   src/mod_poolwatch_handler.c   the /poolwatch handler and the
+ *                                 /server-status section
  */
 #include <errno.h>
 
@@ -31,6 +32,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_connection.h"
+#include "mod_status.h"
 
 #include "mod_poolwatch.h"
 
@@ -229,6 +231,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_read_request(pw_stream_post_read_request, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
     ap_hook_handler(pw_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    /* optional: called only when mod_status is loaded */
+    APR_OPTIONAL_HOOK(ap, status_hook, pw_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     pw_stream_register();
 }
 

@@ -92,6 +92,10 @@ apr_uint32_t pw_request_key(request_rec *r, char *buf);
  * so a reader sees its own child as of this moment). */
 void pw_sample_now(request_rec *r);
 
+/* Asks every child to reset its statistics (see pw_shm_request_reset).
+ * Returns the reset generation, 0 when there is no segment. */
+apr_uint32_t pw_sample_request_reset(void);
+
 /* Copies the segment out into r->pool: no lock is held afterwards. */
 apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap);
 
@@ -119,8 +123,13 @@ void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
 pw_keyrec_t *pw_verdict_key(request_rec *r);
 /* Closes an interval; the caller samples and holds the slot's seqlock. */
 void pw_verdict_sample(const pw_verdict_sample_t *in);
+/* Forgets every key, series and verdict of this child (sampler thread,
+ * under the slot's seqlock). */
+void pw_verdict_reset(void);
 
 /* mod_poolwatch_handler.c */
 int pw_handler(request_rec *r);
+/* mod_status's status_hook: a section in /server-status (and ?auto) */
+int pw_status_hook(request_rec *r, int flags);
 
 #endif /* MOD_POOLWATCH_H */

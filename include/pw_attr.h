@@ -67,6 +67,9 @@ typedef struct pw_attr_key_t {
     double share; /* the key's requests / all requests, in its intervals */
     int exact;    /* every interval it was in had only its requests */
     int top_pool; /* pool id that grew most in its intervals, or -1 */
+    /* the series each signal was judged on (the most recent points) */
+    unsigned int npts[PW_IVL_SIGNALS];
+    pw_point_t pts[PW_IVL_SIGNALS][PW_DETECT_MAX_POINTS];
 } pw_attr_key_t;
 
 /* Judges every key in the window. params[s] per signal. Returns the number

@@ -42,6 +42,9 @@ typedef struct pw_server_info_t {
     apr_uint64_t sample_interval_ms;
     apr_uint64_t rss_interval_ms;
     apr_uint32_t pid;
+    apr_int64_t now;          /* apr_time_t of the snapshot */
+    apr_int64_t restart_time; /* apr_time_t the server (re)started */
+    apr_uint32_t reset_gen;   /* resets asked for (shm header) */
 } pw_server_info_t;
 
 typedef struct pw_snapshot_t {

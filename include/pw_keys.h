@@ -23,7 +23,8 @@
 
 #include "pw_pool.h"
 
-#define PW_KEY_MAX 128
+#define PW_KEY_MAX    128
+#define PW_KEY_SERIES 32 /* points of the deciding signal kept for graphs */
 
 typedef enum {
     PW_SIG_POOL = 0, /* long-lived pools: bytes in use */
@@ -68,6 +69,13 @@ typedef struct pw_keyrec_t {
     apr_uint32_t points;
     char pool[PW_PATH_MAX]; /* for PW_SIG_POOL: the pool that grew */
     pw_sigres_t sig[PW_SIG_COUNT];
+    /* the last points of the series behind the verdict (x = the key's
+     * judged requests, y = bytes attributed to it since its first point),
+     * for graphs; floats keep the record small: a graph needs no more */
+    apr_uint32_t series_n;
+    apr_uint32_t series_signal; /* pw_signal_e */
+    float series_x[PW_KEY_SERIES];
+    float series_y[PW_KEY_SERIES];
 } pw_keyrec_t;
 
 typedef enum {

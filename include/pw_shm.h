@@ -37,7 +37,7 @@
 #include "pw_keys.h"
 
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
-#define PW_SHM_VERSION 2u
+#define PW_SHM_VERSION 3u
 #define PW_HISTORY     128 /* samples kept per child for graphs */
 #define PW_REASON_MAX  128
 
@@ -130,7 +130,10 @@ typedef struct pw_slot_t {
     /* keys: see pw_keyrec_t */
     volatile apr_uint64_t keys_overflow; /* requests that found no entry */
     apr_uint64_t keys_evicted;
-    apr_uint64_t judged; /* judge passes */
+    apr_uint64_t judged;     /* judge passes */
+    apr_uint32_t reset_seen; /* hdr->reset_gen this child last applied */
+    apr_uint32_t resets;     /* resets applied */
+    apr_int64_t reset_at;    /* apr_time_t of the last, 0 if none */
 
     /* followed by max_pools pw_poolrec_t, then max_keys pw_keyrec_t */
 } pw_slot_t;
@@ -145,6 +148,10 @@ typedef struct pw_shm_header_t {
     apr_uint32_t max_keys;
     apr_uint32_t generation;             /* of the server that last set it up */
     volatile apr_uint32_t slot_overflow; /* children that found no slot */
+    /* bumped by a reader that asks for a reset (POST /poolwatch): each
+     * child compares it with its slot's reset_seen at its next sample and
+     * clears its own figures. Readers never write into a child's slot. */
+    volatile apr_uint32_t reset_gen;
     apr_int64_t created;
 } pw_shm_header_t;
 
@@ -188,6 +195,15 @@ void pw_slot_write_end(pw_slot_t *slot);
  * returns APR_EAGAIN if it never got a stable copy: dst then holds the last
  * attempt with an odd seq, for the renderer to mark as torn. */
 apr_status_t pw_shm_copy_slot(const void *base, apr_uint32_t i, void *dst);
+
+/* Asks every child to reset its statistics (reader side: bumps the
+ * header's reset_gen, nothing else). Returns the new generation. */
+apr_uint32_t pw_shm_request_reset(void *base);
+
+/* Writer side, at a sample: non-zero if a reset was asked for since the
+ * slot last applied one; *gen is the generation to record as applied. */
+int pw_slot_reset_due(const void *base, const pw_slot_t *slot,
+                      apr_uint32_t *gen);
 
 /* Appends a sample to the slot's history ring (writer side). */
 void pw_slot_history_add(pw_slot_t *slot, const pw_sample_t *s);

@@ -1,21 +1,32 @@
 /* Licensed under the Apache License, Version 2.0: see LICENSE and NOTICE.
  *
- * The /poolwatch handler.
+ * The /poolwatch handler and the /server-status section.
  *
  *   <Location /poolwatch>
  *       SetHandler poolwatch
  *       Require local
  *   </Location>
  *
- *   GET /poolwatch          a small HTML table of the children
- *   GET /poolwatch?json     everything, as JSON (schema in the README)
- *   GET /poolwatch?format=prometheus   Prometheus text format 0.0.4
- *   GET /poolwatch?format=json         the same as ?json
+ *   GET /poolwatch                  the page (tables, SVG graphs)
+ *   GET /poolwatch?pid=N            ... with child N's pool tree
+ *   GET /poolwatch?notable          ... plain, no tables or graphs
+ *   GET /poolwatch?refresh=N        ... with a Refresh: N header
+ *   GET /poolwatch?json             everything, as JSON (README)
+ *   GET /poolwatch?auto             "Key: value" lines (also format=auto)
+ *   GET /poolwatch?format=prometheus  Prometheus text format 0.0.4
+ *   POST /poolwatch  reset=1        reset the statistics, 303 to the page
  *
- * The child that serves the page samples itself first, then copies the
- * shared segment into r->pool and renders from the copy: no lock is held
- * while the response is written, and nothing is allocated from a pool
- * that outlives the request.
+ * This file only dispatches: the query parser (pw_query) and the
+ * renderers (pw_html, pw_auto, pw_json) are the pure core. The child that
+ * serves the page samples itself first, then copies the shared segment
+ * into r->pool and renders from the copy: no lock is held while the
+ * response is written, and nothing is allocated from a pool that outlives
+ * the request.
+ *
+ * GET never changes anything: a reset is a POST (a link prefetched by a
+ * browser or a crawler must not wipe what an operator is looking at), and
+ * it only bumps a counter in the segment's header; each child clears its
+ * own figures when it sees the counter move (one writer per slot).
  */
 #include <string.h>
 
@@ -25,71 +36,15 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_filter.h"
+#include "mod_status.h"
 
 #include "mod_poolwatch.h"
+#include "pw_auto.h"
+#include "pw_html.h"
 #include "pw_prom.h"
+#include "pw_query.h"
 
 APLOG_USE_MODULE(poolwatch);
-
-typedef enum { PW_FMT_HTML = 0, PW_FMT_JSON, PW_FMT_PROM } pw_format_e;
-
-typedef struct pw_query_t {
-    pw_format_e format;
-} pw_query_t;
-
-/* Each argument the handler accepts; anything else is a 400. */
-typedef struct pw_arg_t {
-    const char *name;
-    int takes_value;
-    pw_format_e format;
-} pw_arg_t;
-
-static const pw_arg_t pw_args[] = {
-    {"json", 0, PW_FMT_JSON}, {"format", 1, PW_FMT_PROM}, {NULL, 0, 0}};
-
-/* Parses r->args into q. Returns NULL or a message for the 400. */
-static const char *parse_query(apr_pool_t *p, const char *args, pw_query_t *q)
-{
-    char *copy, *tok, *last;
-
-    memset(q, 0, sizeof(*q));
-    if (args == NULL || *args == '\0') {
-        return NULL;
-    }
-    copy = apr_pstrdup(p, args);
-    for (tok = apr_strtok(copy, "&", &last); tok;
-         tok = apr_strtok(NULL, "&", &last)) {
-        const pw_arg_t *a;
-        char *eq = strchr(tok, '=');
-
-        if (eq) {
-            *eq = '\0';
-        }
-        for (a = pw_args; a->name; a++) {
-            if (!strcmp(a->name, tok)) {
-                break;
-            }
-        }
-        if (a->name == NULL) {
-            return "unknown query argument (accepted: json, format)";
-        }
-        if (eq && !a->takes_value) {
-            return apr_pstrcat(p, "query argument '", a->name,
-                               "' takes no value", NULL);
-        }
-        q->format = a->format;
-        if (a->takes_value) { /* format=: the only one with a value */
-            if (eq && !strcmp(eq + 1, "prometheus")) {
-                q->format = PW_FMT_PROM;
-            } else if (eq && !strcmp(eq + 1, "json")) {
-                q->format = PW_FMT_JSON;
-            } else {
-                return "format takes json or prometheus";
-            }
-        }
-    }
-    return NULL;
-}
 
 typedef struct emit_ctx_t {
     request_rec *r;
@@ -113,61 +68,134 @@ static int finish(request_rec *r, apr_bucket_brigade *bb)
                : AP_FILTER_ERROR;
 }
 
-static void html_u64(emit_ctx_t *e, apr_uint64_t v)
+/* A short plain-text answer. msg is one of our own literals. */
+static int say(request_rec *r, int status, const char *msg)
 {
-    char buf[32];
-
-    apr_snprintf(buf, sizeof(buf), "<td>%" APR_UINT64_T_FMT "</td>", v);
-    emit(e, buf, strlen(buf));
+    r->status = status;
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rprintf(r, "%d %s: %s\n", status, ap_get_status_line(status) + 4, msg);
+    return OK;
 }
 
-static void html_text(emit_ctx_t *e, const char *s)
+/* A POST from a page of another origin is refused: the form is for this
+ * page only (a browser sends Origin with every cross-site POST). */
+static int same_origin(request_rec *r)
 {
-    const char *esc = ap_escape_html2(e->r->pool, s ? s : "", 1);
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *host = apr_table_get(r->headers_in, "Host");
+    const char *p;
 
-    emit(e, esc, strlen(esc));
+    if (origin == NULL) {
+        return 1; /* curl, scripts: not a browser's cross-site form */
+    }
+    p = ap_strstr_c(origin, "://");
+    return p && host && !strcasecmp(p + 3, host);
 }
 
-/* A literal or any string: no hand-counted lengths. */
-static void emit_str(emit_ctx_t *e, const char *s)
+/* Reads a small form body into *body (NUL-terminated). */
+static int read_form(request_rec *r, const char **body)
 {
-    emit(e, s, strlen(s));
+    char *buf = apr_palloc(r->pool, PW_QUERY_MAX + 1);
+    apr_size_t len = 0;
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    int rv;
+
+    *body = "";
+    if ((rv = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
+        return rv;
+    }
+    if (!ap_should_client_block(r)) {
+        return OK;
+    }
+    if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+        return HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+    for (;;) {
+        char chunk[512];
+        long n = ap_get_client_block(r, chunk, sizeof(chunk));
+
+        if (n < 0) {
+            return HTTP_BAD_REQUEST;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (len + (apr_size_t)n > PW_QUERY_MAX) {
+            /* drain nothing more: the connection is closed */
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+        memcpy(buf + len, chunk, (apr_size_t)n);
+        len += (apr_size_t)n;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        return HTTP_BAD_REQUEST;
+    }
+    *body = buf;
+    return OK;
 }
 
-static void render_html(emit_ctx_t *e, const pw_snapshot_t *snap)
+static int do_reset(request_rec *r, const pw_query_t *q)
+{
+    pw_query_t form;
+    const char *body, *err;
+    apr_uint32_t gen;
+    int rv;
+
+    if (!same_origin(r)) {
+        return say(r, HTTP_FORBIDDEN, "a reset must come from this page");
+    }
+    if ((rv = read_form(r, &body)) != OK) {
+        return rv == HTTP_UNSUPPORTED_MEDIA_TYPE
+                   ? say(r, rv,
+                         "the form is "
+                         "application/x-www-form-urlencoded")
+                   : rv;
+    }
+    if ((err = pw_query_parse(body, &form)) != NULL) {
+        return say(r, HTTP_BAD_REQUEST, err);
+    }
+    if (form.format_given || form.refresh || form.pid || form.notable) {
+        return say(r, HTTP_BAD_REQUEST, "the form takes reset=1 only");
+    }
+    if (!q->reset && !form.reset) {
+        return say(r, HTTP_BAD_REQUEST, "POST is for reset=1 only");
+    }
+    if (!pw_effective_config()->enabled) {
+        return say(r, HTTP_SERVICE_UNAVAILABLE,
+                   "mod_poolwatch is disabled (PoolWatch Off)");
+    }
+    gen = pw_sample_request_reset();
+    /* this child at once; the others at their next sample */
+    pw_sample_now(r);
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                  "PW00050: statistics reset %u asked for by %s",
+                  (unsigned int)gen, r->useragent_ip);
+    apr_table_setn(
+        r->headers_out, "Location",
+        ap_construct_url(r->pool, ap_escape_uri(r->pool, r->uri), r));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    r->status = HTTP_SEE_OTHER;
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r,
+               "reset %u asked for: each child clears its keys, verdicts "
+               "and history at its next sample\n",
+               (unsigned int)gen);
+    return OK;
+}
+
+static int has_child(const pw_snapshot_t *snap, apr_uint32_t pid)
 {
     apr_uint32_t i;
 
-    emit_str(e, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                "<title>Pool Watch</title></head><body>\n"
-                "<h1>Pool Watch</h1>\n<p>Server: ");
-    html_text(e, snap->server.version);
-    emit_str(e, "<br>MPM: ");
-    html_text(e, snap->server.mpm);
-    emit_str(e, "<br>Pool walk: ");
-    html_text(e, pw_walk_name(snap->server.walk));
-    emit_str(e, " (");
-    html_text(e, snap->server.walk_reason);
-    emit_str(e, ")</p>\n<table border=\"1\"><tr><th>pid</th><th>slot</th>"
-                "<th>state</th><th>requests</th><th>pool bytes</th>"
-                "<th>heap bytes</th><th>RSS bytes</th></tr>\n");
     for (i = 0; i < snap->nchildren; i++) {
-        const pw_slot_t *s = snap->children[i];
-
-        emit_str(e, "<tr>");
-        html_u64(e, s->owner);
-        html_u64(e, snap->slot_of[i]);
-        emit_str(e, "<td>");
-        html_text(e, pw_state_name(s->state));
-        emit_str(e, "</td>");
-        html_u64(e, s->requests);
-        html_u64(e, s->pool_bytes);
-        html_u64(e, s->heap_bytes);
-        html_u64(e, s->rss_bytes);
-        emit_str(e, "</tr>\n");
+        if (snap->children[i]->owner == pid) {
+            return 1;
+        }
     }
-    emit_str(e, "</table>\n<p><a href=\"?json\">JSON</a></p>\n"
-                "</body></html>\n");
+    return 0;
 }
 
 int pw_handler(request_rec *r)
@@ -176,52 +204,110 @@ int pw_handler(request_rec *r)
     pw_snapshot_t snap;
     const char *err;
     emit_ctx_t e;
+    pw_out_t out;
 
     if (r->handler == NULL || strcmp(r->handler, "poolwatch")) {
         return DECLINED;
     }
-    r->allowed = (AP_METHOD_BIT << M_GET);
-    if (r->method_number != M_GET) {
+    /* the Allow header of a 405 is made from allowed_methods */
+    r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
+    if (r->method_number != M_GET && r->method_number != M_POST) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    err = parse_query(r->pool, r->args, &q);
+    err = pw_query_parse(r->args, &q);
     if (err) {
-        r->status = HTTP_BAD_REQUEST;
-        ap_set_content_type(r, "text/plain; charset=utf-8");
-        ap_rprintf(r, "400 Bad Request: %s\n", err);
-        return OK;
+        return say(r, HTTP_BAD_REQUEST, err);
+    }
+    if (r->method_number == M_POST) {
+        return do_reset(r, &q);
+    }
+    if (q.reset) {
+        return say(r, HTTP_BAD_REQUEST,
+                   "reset only by POST (GET never changes anything)");
     }
     if (!pw_effective_config()->enabled) {
-        r->status = HTTP_SERVICE_UNAVAILABLE;
-        ap_set_content_type(r, "text/plain; charset=utf-8");
-        ap_rputs("mod_poolwatch is disabled (PoolWatch Off)\n", r);
-        return OK;
+        return say(r, HTTP_SERVICE_UNAVAILABLE,
+                   "mod_poolwatch is disabled (PoolWatch Off)");
     }
     pw_sample_now(r);
     pw_sample_snapshot(r, &snap);
+    if (q.pid && !has_child(&snap, q.pid)) {
+        return say(r, HTTP_NOT_FOUND, "no child with that pid");
+    }
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (q.refresh) {
+        apr_table_setn(r->headers_out, "Refresh",
+                       apr_psprintf(r->pool, "%d", q.refresh));
+    }
 
     e.r = r;
     e.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    if (q.format == PW_FMT_PROM) {
-        pw_out_t out = {emit, &e};
+    out.emit = emit;
+    out.baton = &e;
+    switch (q.format) {
+        case PW_FORMAT_JSON:
+            ap_set_content_type(r, "application/json");
+            if (!r->header_only) {
+                pw_json_render(&out, &snap);
+            }
+            break;
+        case PW_FORMAT_PROMETHEUS:
+            ap_set_content_type(r, PW_PROM_CONTENT_TYPE);
+            if (!r->header_only) {
+                pw_prom_render(&out, &snap);
+            }
+            break;
+        case PW_FORMAT_AUTO:
+            /* as mod_status's ?auto */
+            ap_set_content_type(r, "text/plain; charset=ISO-8859-1");
+            if (!r->header_only) {
+                pw_auto_render(&out, &snap, 0);
+            }
+            break;
+        default: {
+            pw_html_opts_t o;
 
-        ap_set_content_type(r, PW_PROM_CONTENT_TYPE);
-        if (!r->header_only) {
-            pw_prom_render(&out, &snap);
-        }
-    } else if (q.format == PW_FMT_JSON) {
-        pw_out_t out = {emit, &e};
-
-        ap_set_content_type(r, "application/json");
-        if (!r->header_only) {
-            pw_json_render(&out, &snap);
-        }
-    } else {
-        ap_set_content_type(r, "text/html; charset=utf-8");
-        if (!r->header_only) {
-            render_html(&e, &snap);
+            memset(&o, 0, sizeof(o));
+            o.self = r->uri;
+            o.notable = q.notable;
+            o.refresh = q.refresh;
+            o.pid = q.pid;
+            ap_set_content_type(r, "text/html; charset=utf-8");
+            if (!r->header_only) {
+                pw_html_render(&out, &snap, &o);
+            }
+            break;
         }
     }
     return finish(r, e.bb);
+}
+
+static void emit_rwrite(void *baton, const char *data, apr_size_t len)
+{
+    ap_rwrite(data, (int)len, baton);
+}
+
+int pw_status_hook(request_rec *r, int flags)
+{
+    pw_snapshot_t snap;
+    pw_out_t out;
+
+    if (!pw_effective_config()->enabled) {
+        return OK;
+    }
+    /* as /poolwatch: the serving child as of now, judged */
+    pw_sample_now(r);
+    if (pw_sample_snapshot(r, &snap) != APR_SUCCESS) {
+        return OK;
+    }
+    /* mod_status writes with ap_rputs: so do we, in its order */
+    out.emit = emit_rwrite;
+    out.baton = r;
+    if (flags & AP_STATUS_SHORT) {
+        pw_auto_render(&out, &snap, 1);
+    } else {
+        pw_html_status(&out, &snap, (flags & AP_STATUS_NOTABLE) != 0);
+    }
+    return OK;
 }

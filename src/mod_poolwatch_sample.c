@@ -42,6 +42,7 @@
 #include "http_main.h"
 #include "http_protocol.h"
 #include "ap_mpm.h"
+#include "scoreboard.h"
 
 #include "mod_poolwatch.h"
 #include "pw_pool.h"
@@ -689,6 +690,22 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         }
     }
     pw_slot_write_begin(me);
+    {
+        apr_uint32_t rgen;
+
+        /* a reader asked for a reset: this child, the slot's one writer,
+         * applies it to its own figures */
+        if (pw_slot_reset_due(shm_base, me, &rgen)) {
+            pw_verdict_reset();
+            me->hist_count = 0;
+            me->hist_next = 0;
+            me->pools_overflow = 0;
+            me->walk_errors = 0;
+            me->reset_seen = rgen;
+            me->resets++;
+            me->reset_at = now;
+        }
+    }
     memset(&walk, 0, sizeof(walk));
     if (ch->walk != PW_WALK_OFF && !force && !w.first && ch->table_n &&
         ch->walks % PW_FULL_WALK_EVERY != 0) {
@@ -1052,6 +1069,13 @@ void pw_sample_now(request_rec *r)
     }
 }
 
+apr_uint32_t pw_sample_request_reset(void)
+{
+    /* the one thing a reader writes: a counter in the header. Each child
+     * applies it to its own slot at its next sample */
+    return shm_base ? pw_shm_request_reset(shm_base) : 0;
+}
+
 apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
 {
     pw_shm_header_t *h = shm_base;
@@ -1080,9 +1104,13 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
                           : eff.key_by == PW_KEYBY_NOTE ? "note"
                                                         : "path";
     snap->pool = r->pool;
+    snap->server.now = apr_time_now();
+    snap->server.restart_time =
+        ap_scoreboard_image ? ap_scoreboard_image->global->restart_time : 0;
     if (h == NULL) {
         return APR_ENOTIMPL;
     }
+    snap->server.reset_gen = apr_atomic_read32(&h->reset_gen);
     snap->server.slots = h->nslots;
     snap->server.slots_overflow = apr_atomic_read32(&h->slot_overflow);
     snap->server.shm_bytes = shm_size;

@@ -199,6 +199,38 @@ static void conn_point(pw_keystate_t *k, double dx, double dy)
     }
 }
 
+/* Copies the last PW_KEY_SERIES points of the deciding signal's series
+ * into the key record, for the page's graphs. y is taken relative to the
+ * first point kept, so that floats hold it to the byte for any leak a
+ * graph can show. */
+static void keep_series(pw_keyrec_t *rec, apr_uint32_t sig,
+                        const pw_attr_key_t *a, const pw_point_t *conn,
+                        apr_uint32_t nconn)
+{
+    const pw_point_t *pts = NULL;
+    apr_uint32_t n = 0, i, first;
+
+    if (sig == PW_SIG_CONN) {
+        pts = conn;
+        n = nconn;
+    } else if (a && (sig == PW_SIG_POOL || sig == PW_SIG_HEAP ||
+                     sig == PW_SIG_RSS)) {
+        unsigned int s = sig == PW_SIG_POOL   ? PW_IVL_POOL
+                         : sig == PW_SIG_HEAP ? PW_IVL_HEAP
+                                              : PW_IVL_RSS;
+
+        pts = a->pts[s];
+        n = a->npts[s];
+    }
+    rec->series_signal = sig < PW_SIG_COUNT ? sig : PW_SIG_POOL;
+    first = n > PW_KEY_SERIES ? n - PW_KEY_SERIES : 0;
+    for (i = first; i < n; i++) {
+        rec->series_x[i - first] = (float)pts[i].x;
+        rec->series_y[i - first] = (float)(pts[i].y - pts[first].y);
+    }
+    rec->series_n = n - first;
+}
+
 /* Signals in order of what they tell: a pool names the culprit. */
 static const apr_uint32_t sig_order[] = {
     PW_SIG_POOL, PW_SIG_CONN, PW_SIG_STREAM, PW_SIG_HEAP, PW_SIG_RSS};
@@ -267,6 +299,13 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
     rec->bytes_per_request =
         best < PW_SIG_COUNT ? rec->sig[best].bytes_per_request : 0.0;
     rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
+    /* the graph's points: only from a judgement that saw them */
+    if (best == PW_SIG_CONN ||
+        (best == PW_SIG_POOL && (fresh & 1u)) ||
+        (best == PW_SIG_HEAP && (fresh & 2u)) ||
+        (best == PW_SIG_RSS && (fresh & 4u)) || v < PW_VERDICT_SUSPECT) {
+        keep_series(rec, best, a, pts, k->nconn);
+    }
     if (v < PW_VERDICT_SUSPECT) {
         rec->pool[0] = '\0'; /* nothing grew: name no pool */
     } else if (best == PW_SIG_POOL && !(fresh & 1u)) {
@@ -425,4 +464,29 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
             }
         }
     }
+}
+
+void pw_verdict_reset(void)
+{
+    apr_uint32_t i;
+
+    if (!vd.active) {
+        return;
+    }
+    /* request threads may hold an entry: evict() is the way to free one
+     * under them (their counts go to whatever claims it next). An entry
+     * still being claimed (not ready) is new anyway: left alone, so that
+     * its claimer never completes a tombstone */
+    for (i = 0; i < vd.nkeys; i++) {
+        if (apr_atomic_read32(&vd.keys[i].ready) &&
+            apr_atomic_read32(&vd.keys[i].hash) > 1) {
+            pw_key_evict(&vd.keys[i]);
+        }
+    }
+    memset(vd.ks, 0, vd.nkeys * sizeof(*vd.ks));
+    memset(vd.window, 0, sizeof(*vd.window));
+    apr_atomic_set64(&vd.me->keys_overflow, 0);
+    vd.prev_overflow = 0;
+    vd.me->keys_evicted = 0;
+    vd.judged_at = 0;
 }

@@ -263,6 +263,14 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                 }
             }
             pw_detect(pts, npts, &params[s], &k->res[s]);
+            {
+                /* the points pw_detect judged: the last ones */
+                unsigned int keep =
+                    npts < PW_DETECT_MAX_POINTS ? npts : PW_DETECT_MAX_POINTS;
+
+                memcpy(k->pts[s], pts + (npts - keep), keep * sizeof(*pts));
+                k->npts[s] = keep;
+            }
         }
         k->share = all > 0 ? mine / all : 0.0;
         k->exact = exact;

@@ -239,6 +239,7 @@ void pw_key_evict(pw_keyrec_t *rec)
     rec->points = 0;
     rec->pool[0] = '\0';
     memset(rec->sig, 0, sizeof(rec->sig));
+    rec->series_n = 0;
     apr_atomic_set64(&rec->requests, 0);
     apr_atomic_set64(&rec->conn_requests, 0);
     apr_atomic_set64(&rec->conn_growth, 0);

@@ -105,7 +105,28 @@ static void slot_reset(pw_shm_header_t *h, pw_slot_t *s, apr_uint32_t gen,
     s->state = PW_SLOT_RUNNING;
     s->generation = gen;
     s->started = s->updated = now;
+    /* a new child has nothing to reset: only later requests apply */
+    s->reset_seen = apr_atomic_read32(&h->reset_gen);
     pw_slot_write_end(s);
+}
+
+apr_uint32_t pw_shm_request_reset(void *base)
+{
+    pw_shm_header_t *h = base;
+
+    return h ? apr_atomic_inc32(&h->reset_gen) + 1 : 0;
+}
+
+int pw_slot_reset_due(const void *base, const pw_slot_t *slot,
+                      apr_uint32_t *gen)
+{
+    const pw_shm_header_t *h = base;
+
+    if (h == NULL) {
+        return 0;
+    }
+    *gen = apr_atomic_read32((volatile apr_uint32_t *)&h->reset_gen);
+    return *gen != slot->reset_seen;
 }
 
 int pw_shm_claim(void *base, apr_uint32_t pid, apr_uint32_t generation,

@@ -619,6 +619,44 @@ START_TEST(test_history_ring)
 }
 END_TEST
 
+/* ---- reset ----------------------------------------------------------- */
+
+/* A reset is a generation in the header: readers bump it, each slot's
+ * writer compares and records what it applied. A child that claims a slot
+ * after a reset has nothing to apply. */
+START_TEST(test_reset_generation)
+{
+    void *base = new_segment(2, 4, 2);
+    pw_slot_t *a, *b;
+    apr_uint32_t gen = 99;
+
+    ck_assert_int_eq(pw_shm_claim(base, 101, 1, NULL, 10), 0);
+    a = pw_shm_slot(base, 0);
+    ck_assert_int_eq(pw_slot_reset_due(base, a, &gen), 0);
+    ck_assert_uint_eq(gen, 0);
+
+    ck_assert_uint_eq(pw_shm_request_reset(base), 1);
+    ck_assert_int_eq(pw_slot_reset_due(base, a, &gen), 1);
+    ck_assert_uint_eq(gen, 1);
+    ck_assert_uint_eq(a->reset_seen, 0); /* the reader wrote no slot */
+
+    /* a child claiming a slot now starts clean */
+    ck_assert_int_eq(pw_shm_claim(base, 102, 1, NULL, 10), 1);
+    b = pw_shm_slot(base, 1);
+    ck_assert_int_eq(pw_slot_reset_due(base, b, &gen), 0);
+
+    a->reset_seen = gen; /* the writer applied it */
+    ck_assert_int_eq(pw_slot_reset_due(base, a, &gen), 0);
+    ck_assert_uint_eq(pw_shm_request_reset(base), 2);
+    ck_assert_uint_eq(pw_shm_request_reset(base), 3);
+    ck_assert_int_eq(pw_slot_reset_due(base, a, &gen), 1);
+    ck_assert_uint_eq(gen, 3); /* two requests, one reset to apply */
+    ck_assert_int_eq(pw_slot_reset_due(NULL, a, &gen), 0);
+    ck_assert_uint_eq(pw_shm_request_reset(NULL), 0);
+    free(base);
+}
+END_TEST
+
 Suite *pw_shm_suite(void)
 {
     Suite *s = suite_create("pw_shm");
@@ -649,6 +687,7 @@ Suite *pw_shm_suite(void)
 
     tc = tcase_create("history");
     tcase_add_test(tc, test_history_ring);
+    tcase_add_test(tc, test_reset_generation);
     suite_add_tcase(s, tc);
     return s;
 }
