@@ -74,89 +74,28 @@ static double coord(double v)
     return v > 1e30 ? 1e30 : v < -1e30 ? -1e30 : v;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static apr_size_t utf8_len(const unsigned char *s)
+static const char *html_esc(unsigned char c, char *buf, apr_size_t len)
 {
-    apr_size_t n, i;
-    apr_uint32_t cp;
-
-    if (s[0] < 0x80) {
-        return 1;
+    switch (c) {
+        case '&':
+            return "&amp;";
+        case '<':
+            return "&lt;";
+        case '>':
+            return "&gt;";
+        case '"':
+            return "&quot;";
+        case '\'':
+            return "&#39;";
+        default:
+            /* control bytes have no place in a page, escaped or not */
+            return c < 0x20 || c == 0x7f ? "&#xFFFD;" : NULL;
     }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0; /* also stops at the terminating NUL */
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-        return 0;
-    }
-    return n;
 }
 
 void pw_html_escape(pw_out_t *out, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    const unsigned char *run = s;
-
-    while (*s) {
-        const char *rep = NULL;
-        apr_size_t n = utf8_len(s);
-
-        if (n == 1) {
-            switch (*s) {
-                case '&':
-                    rep = "&amp;";
-                    break;
-                case '<':
-                    rep = "&lt;";
-                    break;
-                case '>':
-                    rep = "&gt;";
-                    break;
-                case '"':
-                    rep = "&quot;";
-                    break;
-                case '\'':
-                    rep = "&#39;";
-                    break;
-                default:
-                    if (*s < 0x20 || *s == 0x7f) {
-                        rep = "&#xFFFD;";
-                    }
-            }
-        } else if (n == 0) {
-            rep = "&#xFFFD;";
-            n = 1;
-        }
-        if (rep) {
-            if (s > run) {
-                out->emit(out->baton, (const char *)run, (apr_size_t)(s - run));
-            }
-            put(out, rep);
-            s += n;
-            run = s;
-        } else {
-            s += n;
-        }
-    }
-    if (s > run) {
-        out->emit(out->baton, (const char *)run, (apr_size_t)(s - run));
-    }
+    pw_out_escaped(out, str, html_esc, "&#xFFFD;");
 }
 
 /* A fixed-size field of a slot copy, escaped: bounded first. */

@@ -201,4 +201,8 @@ def test_default_interval_still_finds_leak(httpd_factory, mpm):
                 break
     assert rec and rec["verdict"] == "leak", rec
     assert rec["signal"] == "pool" and rec["pool"].endswith("/pchild"), rec
-    assert abs(rec["bytes_per_request"] - 1000) <= 8, rec
+    # exact when each interval held this key alone; a regression (a
+    # threaded child, readers sharing intervals) is held to 10%, as in
+    # t/test_verdicts.py
+    tol = 8 if rec["attribution"] == "exact" else 100
+    assert abs(rec["bytes_per_request"] - 1000) <= tol, rec

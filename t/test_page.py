@@ -354,11 +354,6 @@ def test_bad_query_400(server):
     assert server.get("/poolwatch?json").status == 200
 
 
-def test_prometheus_not_built_in_yet(server):
-    r = server.get("/poolwatch?format=prometheus")
-    assert r.status == 404 and "prometheus" in r.text
-
-
 # -- reset ---------------------------------------------------------------------
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
