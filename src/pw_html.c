@@ -405,11 +405,13 @@ static void header(pw_out_t *out, const pw_snapshot_t *snap,
     put(out, ")</dt>\n<dt>Keys by ");
     pw_html_escape(out, sv->key_by);
     putf(out,
-         ", warm-up %u requests, a sample every %u requests, "
-         "%u keys and %u pools per child, %u of %u slots overflowed</dt>\n",
+         ", warm-up %u requests, a sample every %u requests and at most "
+         "every %" APR_UINT64_T_FMT " ms, %u keys and %u pools per child, "
+         "%u of %u slots overflowed</dt>\n",
          (unsigned int)sv->warmup, (unsigned int)sv->sample_every,
-         (unsigned int)sv->max_keys, (unsigned int)sv->max_pools,
-         (unsigned int)sv->slots_overflow, (unsigned int)sv->slots);
+         sv->sample_interval_ms, (unsigned int)sv->max_keys,
+         (unsigned int)sv->max_pools, (unsigned int)sv->slots_overflow,
+         (unsigned int)sv->slots);
     if (o->refresh) {
         putf(out, "<dt>Refreshes every %d s</dt>\n", o->refresh);
     }
@@ -801,6 +803,7 @@ void pw_html_render(pw_out_t *out, const pw_snapshot_t *snap,
     put(out, "<hr>\n");
     reset_form(out, o);
     put(out, "<p><a href=\"?json\">JSON</a> | <a href=\"?auto\">auto</a> | "
+             "<a href=\"?format=prometheus\">Prometheus</a> | "
              "<a href=\"?notable\">no tables</a> | "
              "<a href=\"?refresh=10\">refresh every 10 s</a></p>\n"
              "</body></html>\n");
