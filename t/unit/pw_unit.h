@@ -41,6 +41,7 @@ Suite *pw_attr_suite(void);   /* test_attr.c */
 Suite *pw_keys_suite(void);   /* test_keys.c */
 Suite *pw_prom_suite(void);   /* test_prom.c */
 Suite *pw_plog_suite(void);   /* test_plog.c: tools/plog.c */
+Suite *pw_conf_suite(void);   /* test_conf.c: directive values */
 
 /* Suite to come: test_json.c (src/pw_json.c). Define the function there;
  * pw_unit_main.c declares it weak and runs the suite when it is linked in,

@@ -36,6 +36,7 @@ int main(void)
     srunner_add_suite(sr, pw_keys_suite());
     srunner_add_suite(sr, pw_prom_suite());
     srunner_add_suite(sr, pw_plog_suite());
+    srunner_add_suite(sr, pw_conf_suite());
     /* CK_ENV: CK_VERBOSITY picks the output, CK_NORMAL when unset */
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
