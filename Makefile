@@ -5,6 +5,12 @@
 #   make install  install with apxs (then: a2enmod poolwatch), and the tools
 #   make tools    the command-line tools only (tools/poolwatch-reload,
 #                 tools/poolwatch-log), linked with the module's detector
+#   make sanitize the module and unit tests with ASan+UBSan (build/out/san/),
+#                 then the unit tests and an integration subset against
+#                 Debian's apache2 with the sanitized module (LD_PRELOAD)
+#   make valgrind memcheck of apache2 -X with the module (t/test_valgrind.py)
+#   make fuzz     libFuzzer targets (clang) for the pure parsers and
+#                 renderers, FUZZ_SECONDS (60) each: build/fuzz-core
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 PYTHON  ?= /usr/bin/python3
 PORT    ?= 8080
@@ -65,6 +71,44 @@ t/unit/pw_unit: t/unit/*.c $(CORE) $(HEADERS) tools/plog.c tools/plog.h
 unit: t/unit/pw_unit
 	t/unit/pw_unit
 
+# --- sanitizers: a separate output, never the normal build ----------------
+SAN_DIR   = build/out/san
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -g -O1
+SAN_MOD   = $(SAN_DIR)/mod_poolwatch.so
+LIBASAN   = $(shell $(CC) -print-file-name=libasan.so)
+APXS_CFLAGS = $(shell $(APXS) -q CFLAGS) -I$(shell $(APXS) -q INCLUDEDIR) \
+              $(shell $(APXS) -q EXTRA_CPPFLAGS)
+# the integration tests that exercise every code path of the module
+SAN_TESTS = t/test_poolwatch_json.py t/test_leaks.py t/test_stress.py \
+            t/test_config.py t/test_hostile.py t/test_selfwatch.py \
+            t/test_prometheus.py "t/test_verdicts.py::test_pchild_leak_verdict" \
+            "t/test_verdicts.py::test_key_table_overflow"
+
+$(SAN_MOD): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)
+	@mkdir -p $(SAN_DIR)
+	$(CC) $(WARN) -std=gnu99 -shared -fPIC $(SAN_FLAGS) $(APXS_CFLAGS) \
+	    -Iinclude $(APR_CFLAGS) -o $@ mod_poolwatch.c $(CORE) $(GLUE) -ldl -lm
+
+$(SAN_DIR)/pw_unit: t/unit/*.c $(CORE) $(HEADERS) tools/plog.c tools/plog.h
+	@mkdir -p $(SAN_DIR)
+	$(CC) $(WARN) $(SAN_FLAGS) -Iinclude -Itools $(APR_CFLAGS) -o $@ \
+	    t/unit/*.c $(CORE) tools/plog.c $(APR_LIBS) \
+	    $(shell pkg-config --libs check) -ldl
+
+sanitize: $(SAN_MOD) $(SAN_DIR)/pw_unit $(TESTMOD)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(SAN_DIR)/pw_unit
+	PW_MODULE=$(SAN_MOD) PW_SERVER_PRELOAD=$(LIBASAN) PW_SANITIZE=1 \
+	    PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q $(SAN_TESTS)
+
+valgrind: all
+	PW_VALGRIND=1 PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q \
+	    t/test_valgrind.py
+
+fuzz:
+	build/fuzz-core --seconds $(or $(FUZZ_SECONDS),60)
+
 run: 
 	@build/deps --install
 	@$(MAKE) --no-print-directory all
@@ -99,4 +143,5 @@ clean:
 	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
 	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS)
 
-.PHONY: all tools unit run test install install-tools bench format clean
+.PHONY: all tools unit run test install install-tools bench format clean \
+	sanitize valgrind fuzz
