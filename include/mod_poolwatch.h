@@ -111,6 +111,8 @@ typedef struct pw_verdict_sample_t {
 
 void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                            apr_uint32_t max_keys);
+/* Frees what pw_verdict_child_init() allocated (pconf cleanup). */
+void pw_verdict_child_exit(void);
 void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
                       int conn_measured, apr_int64_t conn_growth);
 /* The key's table entry, or NULL when the table is full. */
