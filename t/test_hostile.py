@@ -236,3 +236,46 @@ def test_distinct_key_flood(httpd_factory, mpm, tmp_path):
                 f"child {pid} RSS grew {kib} KiB over {sent} distinct keys")
     r = srv.get("/index.html")
     assert r.status == 200
+
+
+# -- a hostile key that leaks: its labels in Prometheus --------------------------
+
+def pipelined(port, targets, timeout=30):
+    """Sends every target on ONE connection (so one child serves them all),
+    pipelined, the last with Connection: close; returns the status codes."""
+    req = b"".join(b"GET " + t + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                   (b"Connection: close\r\n" if i == len(targets) - 1
+                    else b"") + b"\r\n"
+                   for i, t in enumerate(targets))
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(req)
+        deadline = Deadline(timeout)
+        while not deadline.expired():
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
+def test_hostile_leaking_key_in_prometheus(httpd_factory, mpm):
+    """/leak/<hostile bytes>?what=pchild is served by mod_pwtest (the
+    <Location /leak> prefix) and leaks: its key, cut from invalid UTF-8
+    and control bytes, is flagged and must come out as a well-formed
+    label (promtool agrees), and as valid JSON."""
+    srv = httpd_factory(mpm, poolwatch=True, extra="PoolWatchWarmup 0\n"
+                        "PoolWatchSampleEvery 1\nPoolWatchKey path")
+    target = b"/leak/\xff\xfe%01%22q%5c%1b?what=pchild&n=512"
+    statuses = pipelined(srv.port, [target] * 40)
+    assert statuses == [200] * 40, statuses
+    doc = read_all(srv)
+    flagged = [k for k in doc["keys"] if k["verdict"] in ("leak", "suspect")]
+    assert flagged, [(k["key"], k["verdict"]) for k in doc["keys"]]
+    key = flagged[0]["key"]
+    assert key == 'GET 127.0.0.1 /leak/\ufffd\ufffd?"q\\?', key
+    with srv.client() as c:
+        r = c.get("/poolwatch?format=prometheus")
+    e = check_prometheus(r.body)
+    labels = [lab["key"] for lab, _ in e.samples("poolwatch_key_leak")]
+    assert key in labels, labels
