@@ -316,7 +316,8 @@ class Httpd:
         """First lines of every ASan/UBSan report file of this server, and
         sanitizer lines in its stdout (where apache2 -X writes stderr)."""
         out = []
-        for f in sorted((self.root / "logs").glob("[au][sb]san*")):
+        logs = self.root / "logs"
+        for f in sorted(list(logs.glob("asan*")) + list(logs.glob("ubsan*"))):
             text = f.read_text(errors="replace")
             if text.strip():
                 out.append(f"{f}:\n" + "\n".join(text.splitlines()[:40]))
