@@ -9,6 +9,7 @@
 #                 then the unit tests and an integration subset against
 #                 Debian's apache2 with the sanitized module (LD_PRELOAD)
 #   make valgrind memcheck of apache2 -X with the module (t/test_valgrind.py)
+#   make sanitize-quick  a short subset of make sanitize (make test runs it)
 #   make fuzz     libFuzzer targets (clang) for the pure parsers and
 #                 renderers, FUZZ_SECONDS (60) each: build/fuzz-core
 APXS    ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
@@ -108,6 +109,15 @@ sanitize: $(SAN_MOD) $(SAN_DIR)/pw_unit $(TESTMOD)
 	    PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q $(SAN_TESTS) \
 	    -k "$(SAN_DESELECT)"
 
+# The short subset `make test` runs: the read-outs, the self-watch and the
+# hostile requests (not the flood) against the sanitized module, ~1 min.
+SAN_QUICK = t/test_poolwatch_json.py t/test_selfwatch.py t/test_hostile.py
+
+sanitize-quick: $(SAN_MOD) $(TESTMOD)
+	PW_MODULE=$(SAN_MOD) PW_SERVER_PRELOAD=$(LIBASAN) PW_SANITIZE=1 \
+	    PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q $(SAN_QUICK) \
+	    -k "not flood"
+
 valgrind: all
 	PW_VALGRIND=1 PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q \
 	    t/test_valgrind.py
@@ -125,6 +135,7 @@ test:
 	@$(MAKE) --no-print-directory all t/unit/pw_unit
 	t/unit/pw_unit
 	$(PYTHON) -m pytest -q t/
+	@$(MAKE) --no-print-directory sanitize-quick
 
 install: $(MODULE)
 	$(APXS) -i -n poolwatch mod_poolwatch.la
@@ -150,4 +161,4 @@ clean:
 	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS)
 
 .PHONY: all tools unit run test install install-tools bench format clean \
-	sanitize valgrind fuzz
+	sanitize sanitize-quick valgrind fuzz
