@@ -15,14 +15,12 @@
  * /poolwatch?json reads them all.
  *
  * This file is the map: the module record, the directives and the hooks.
- *   src/pw_*.c                    pure core (APR only, unit-tested)
+ *   src/pw_*.c                    pure core (APR only, unit-tested);
+ *                                 src/pw_conf.c parses directive values
  *   src/mod_poolwatch_sample.c    lifecycle hooks and the sampler
  *   src/mod_poolwatch_handler.c   the /poolwatch handler and the
  *                                 /server-status section
  */
-#include <errno.h>
-
-#include <apr_lib.h>
 #include <apr_strings.h>
 
 #include "httpd.h"
@@ -35,6 +33,7 @@
 #include "mod_status.h"
 
 #include "mod_poolwatch.h"
+#include "pw_conf.h"
 
 static void *create_server_config(apr_pool_t *p, server_rec *s)
 {
@@ -59,164 +58,120 @@ static pw_config_t *conf_of(cmd_parms *cmd)
     return ap_get_module_config(cmd->server->module_config, &poolwatch_module);
 }
 
-/* Parses a whole number in [lo, hi] or says why not, naming the
- * directive and the range. */
-static const char *parse_int(cmd_parms *cmd, const char *arg, int lo, int hi,
-                             int *out)
-{
-    char *end;
-    apr_int64_t v;
+/* Every directive: how its value is parsed (src/pw_conf.c), where it goes
+ * in pw_config_t and in which field type. */
+typedef enum { PW_FIELD_INT, PW_FIELD_TIME, PW_FIELD_KEY } pw_field_e;
 
-    errno = 0;
-    v = apr_strtoi64(arg, &end, 10);
-    if (*arg == '\0' || *end != '\0' || errno || v < lo || v > hi) {
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not a whole number from %d to %d",
-                            cmd->cmd->name, arg, lo, hi);
-    }
-    *out = (int)v;
-    return NULL;
-}
-
-/* Whole-number directives: where the value goes and its range. */
-typedef struct pw_int_directive_t {
+typedef struct pw_directive_t {
+    pw_conf_spec_t spec;
     apr_size_t offset; /* in pw_config_t */
-    int lo, hi;
-} pw_int_directive_t;
+    pw_field_e field;
+} pw_directive_t;
 
-static pw_int_directive_t d_sample_every = {
-    APR_OFFSETOF(pw_config_t, sample_every), 1, 1000000};
-static pw_int_directive_t d_max_pools = {APR_OFFSETOF(pw_config_t, max_pools),
-                                         8, 4096};
-static pw_int_directive_t d_slots = {APR_OFFSETOF(pw_config_t, slots), 0,
-                                     65536};
-static pw_int_directive_t d_max_keys = {APR_OFFSETOF(pw_config_t, max_keys), 4,
-                                        1024};
-static pw_int_directive_t d_warmup = {APR_OFFSETOF(pw_config_t, warmup), 0,
-                                      100000};
+#define PW_OFF(f) APR_OFFSETOF(pw_config_t, f)
 
-static const char *set_int(cmd_parms *cmd, void *dummy, const char *arg)
+static const pw_directive_t d_enabled = {
+    {"PoolWatch", PW_CONF_FLAG, 0, 1}, PW_OFF(enabled), PW_FIELD_INT};
+static const pw_directive_t d_sample_every = {
+    {"PoolWatchSampleEvery", PW_CONF_INT, 1, 1000000},
+    PW_OFF(sample_every),
+    PW_FIELD_INT};
+static const pw_directive_t d_sample_interval = {
+    {"PoolWatchSampleInterval", PW_CONF_INTERVAL, 0,
+     APR_INT64_C(3600) * APR_USEC_PER_SEC},
+    PW_OFF(sample_interval),
+    PW_FIELD_TIME};
+static const pw_directive_t d_rss_interval = {
+    {"PoolWatchRSSInterval", PW_CONF_INTERVAL, 0,
+     APR_INT64_C(3600) * APR_USEC_PER_SEC},
+    PW_OFF(rss_interval),
+    PW_FIELD_TIME};
+static const pw_directive_t d_max_pools = {
+    {"PoolWatchMaxPools", PW_CONF_INT, 8, 4096},
+    PW_OFF(max_pools),
+    PW_FIELD_INT};
+static const pw_directive_t d_slots = {
+    {"PoolWatchSlots", PW_CONF_INT, 0, 65536}, PW_OFF(slots), PW_FIELD_INT};
+static const pw_directive_t d_walk = {
+    {"PoolWatchWalk", PW_CONF_WALK, 0, 1}, PW_OFF(walk), PW_FIELD_INT};
+static const pw_directive_t d_key = {
+    {"PoolWatchKey", PW_CONF_KEY, 0, 0}, PW_OFF(key_by), PW_FIELD_KEY};
+static const pw_directive_t d_max_keys = {
+    {"PoolWatchMaxKeys", PW_CONF_INT, 4, 1024}, PW_OFF(max_keys), PW_FIELD_INT};
+static const pw_directive_t d_warmup = {
+    {"PoolWatchWarmup", PW_CONF_INT, 0, 100000}, PW_OFF(warmup), PW_FIELD_INT};
+static const pw_directive_t d_trace = {
+    {"PoolWatchTrace", PW_CONF_FLAG, 0, 1}, PW_OFF(trace), PW_FIELD_INT};
+
+/* One setter for all: main server config only (one sampler per child),
+ * and every refusal names the directive and what it accepts. A repeated
+ * directive overrides the earlier one, as httpd's own do. */
+static const char *set_value(cmd_parms *cmd, void *dummy, const char *arg)
 {
-    const pw_int_directive_t *d = cmd->info;
+    const pw_directive_t *d = cmd->info;
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    return err ? err
-               : parse_int(cmd, arg, d->lo, d->hi,
-                           (int *)(void *)((char *)conf_of(cmd) + d->offset));
-}
-
-/* On|Off directives: cmd->info is the field's offset in pw_config_t. */
-static const char *set_flag(cmd_parms *cmd, void *dummy, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *field = (char *)conf_of(cmd) + d->offset;
+    pw_conf_value_t v;
 
     if (err) {
+        return pw_conf_misplaced(cmd->pool, &d->spec, err);
+    }
+    if ((err = pw_conf_parse(cmd->pool, &d->spec, arg, &v)) != NULL) {
         return err;
     }
-    *(int *)(void *)((char *)conf_of(cmd) + (apr_size_t)cmd->info) = on;
-    return NULL;
-}
-
-/* Times: cmd->info is the apr_interval_time_t field's offset. */
-static const char *set_interval(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    apr_interval_time_t t;
-
-    if (err) {
-        return err;
-    }
-    /* ap_timeout_parameter_parse reads "soon" as 0 s: want a digit */
-    if (!apr_isdigit(*arg) ||
-        ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0 ||
-        t > apr_time_from_sec(3600)) {
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not a time from 0 to 3600s "
-                            "(e.g. 1s, 500ms, 0)",
-                            cmd->cmd->name, arg);
-    }
-    *(apr_interval_time_t *)(void *)((char *)conf_of(cmd) +
-                                     (apr_size_t)cmd->info) = t;
-    return NULL;
-}
-
-static const char *set_walk(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    if (err) {
-        return err;
-    }
-    if (!strcasecmp(arg, "auto")) {
-        conf_of(cmd)->walk = 1;
-    } else if (!strcasecmp(arg, "off")) {
-        conf_of(cmd)->walk = 0;
-    } else {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not one of auto, off",
-                            cmd->cmd->name, arg);
+    switch (d->field) {
+        case PW_FIELD_INT:
+            *(int *)(void *)field = (int)v.num;
+            break;
+        case PW_FIELD_TIME:
+            *(apr_interval_time_t *)(void *)field = (apr_interval_time_t)v.num;
+            break;
+        case PW_FIELD_KEY:
+            conf_of(cmd)->key_by = (int)v.num;
+            conf_of(cmd)->key_name = v.name;
+            break;
     }
     return NULL;
 }
 
-/* PoolWatchKey path | query | env=NAME | note=NAME */
-static const char *set_key(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    pw_config_t *c = conf_of(cmd);
-
-    if (err) {
-        return err;
-    }
-    if (!strcasecmp(arg, "path")) {
-        c->key_by = PW_KEYBY_PATH;
-    } else if (!strcasecmp(arg, "query")) {
-        c->key_by = PW_KEYBY_QUERY;
-    } else if (!strncasecmp(arg, "env=", 4) && arg[4]) {
-        c->key_by = PW_KEYBY_ENV;
-        c->key_name = arg + 4;
-    } else if (!strncasecmp(arg, "note=", 5) && arg[5]) {
-        c->key_by = PW_KEYBY_NOTE;
-        c->key_name = arg + 5;
-    } else {
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not one of path, query, env=NAME, "
-                            "note=NAME",
-                            cmd->cmd->name, arg);
-    }
-    return NULL;
-}
+/* Where httpd lets a directive through to set_value(): the main config
+ * and, so that set_value() can refuse it there with the accepted values,
+ * <Directory>/<Location>/<Files> (httpd's own refusal would name only the
+ * directive). Never .htaccess: no override class is given. */
+#define PW_WHERE (RSRC_CONF | ACCESS_CONF)
 
 static const command_rec pw_cmds[] = {
-    AP_INIT_FLAG("PoolWatch", set_flag,
-                 (void *)APR_OFFSETOF(pw_config_t, enabled), RSRC_CONF,
-                 "On (default) or Off: sample this server's memory"),
-    AP_INIT_TAKE1("PoolWatchSampleEvery", set_int, &d_sample_every, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatch", set_value, (void *)&d_enabled, PW_WHERE,
+                  "On (default) or Off: sample this server's memory"),
+    AP_INIT_TAKE1("PoolWatchSampleEvery", set_value, (void *)&d_sample_every,
+                  PW_WHERE,
                   "requests between samples of long-lived pools and heap, "
                   "1-1000000 (default 4; 1 under -X)"),
-    AP_INIT_TAKE1("PoolWatchSampleInterval", set_interval,
-                  (void *)APR_OFFSETOF(pw_config_t, sample_interval), RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchSampleInterval", set_value,
+                  (void *)&d_sample_interval, PW_WHERE,
                   "least time between samples, 0-3600s (default 10ms; 0 "
                   "under -X)"),
-    AP_INIT_TAKE1("PoolWatchRSSInterval", set_interval,
-                  (void *)APR_OFFSETOF(pw_config_t, rss_interval), RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchRSSInterval", set_value, (void *)&d_rss_interval,
+                  PW_WHERE,
                   "least time between RSS readings, 0-3600s (default 1s)"),
-    AP_INIT_TAKE1("PoolWatchMaxPools", set_int, &d_max_pools, RSRC_CONF,
-                  "pool records kept per child, 8-4096 (default 64)"),
-    AP_INIT_TAKE1("PoolWatchSlots", set_int, &d_slots, RSRC_CONF,
-                  "child slots in shared memory, 0 = ServerLimit + 2"),
-    AP_INIT_TAKE1("PoolWatchWalk", set_walk, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchMaxPools", set_value, (void *)&d_max_pools,
+                  PW_WHERE, "pool records kept per child, 8-4096 (default 64)"),
+    AP_INIT_TAKE1("PoolWatchSlots", set_value, (void *)&d_slots, PW_WHERE,
+                  "child slots in shared memory, 0-65536 (default 0 = "
+                  "ServerLimit + 2)"),
+    AP_INIT_TAKE1("PoolWatchWalk", set_value, (void *)&d_walk, PW_WHERE,
                   "auto (default) or off: walk APR pools"),
-    AP_INIT_TAKE1("PoolWatchKey", set_key, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchKey", set_value, (void *)&d_key, PW_WHERE,
                   "what makes requests identical: path (default), query, "
                   "env=NAME or note=NAME (replaces the path when set)"),
-    AP_INIT_TAKE1("PoolWatchMaxKeys", set_int, &d_max_keys, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchMaxKeys", set_value, (void *)&d_max_keys, PW_WHERE,
                   "request keys kept per child, 4-1024 (default 32)"),
-    AP_INIT_TAKE1("PoolWatchWarmup", set_int, &d_warmup, RSRC_CONF,
+    AP_INIT_TAKE1("PoolWatchWarmup", set_value, (void *)&d_warmup, PW_WHERE,
                   "requests of a key per child not judged, 0-100000 "
                   "(default 10)"),
-    AP_INIT_FLAG("PoolWatchTrace", set_flag,
-                 (void *)APR_OFFSETOF(pw_config_t, trace), RSRC_CONF,
-                 "On: log what grew after every request (for httpd -X)"),
+    AP_INIT_TAKE1("PoolWatchTrace", set_value, (void *)&d_trace, PW_WHERE,
+                  "On or Off (default): log what grew after every request "
+                  "(for httpd -X)"),
     {NULL}};
 
 static void register_hooks(apr_pool_t *p)

@@ -117,6 +117,8 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                            apr_uint32_t max_keys);
 /* What pw_verdict_child_init allocates, for the footprint log line. */
 apr_size_t pw_verdict_state_bytes(apr_uint32_t max_keys);
+/* Frees what pw_verdict_child_init() allocated (pconf cleanup). */
+void pw_verdict_child_exit(void);
 void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
                       int conn_measured, apr_int64_t conn_growth);
 /* The key's table entry, or NULL when the table is full. */

@@ -75,6 +75,15 @@ void pw_json_string(pw_out_t *out, const char *s);
 
 void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap);
 
+/* Largest magnitude a rendered number takes: beyond it APR's "%.1f" runs
+ * out of digits (1e300 printed "000...0", not a number; found by
+ * t/fuzz/fuzz_json.c). A petabyte per request is no figure to lose. */
+#define PW_NUM_MAX 1e15
+
+/* v as "%.1f" for JSON and Prometheus: NaN and infinities become 0, the
+ * magnitude is clamped to PW_NUM_MAX. buf holds at least 24 bytes. */
+void pw_fmt_double(char *buf, apr_size_t len, double v);
+
 /* A key over all running children: the worst verdict wins. */
 typedef struct pw_keyagg_t {
     const pw_keyrec_t *worst; /* the record that gave the verdict */

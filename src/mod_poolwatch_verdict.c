@@ -88,7 +88,7 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
     apr_uint32_t s;
 
     memset(&vd, 0, sizeof(vd));
-    /* once per child, never freed (see the sampler's tables) */
+    /* once per child, freed by pw_verdict_child_exit() */
     vd.ks = calloc(max_keys, sizeof(*vd.ks));
     vd.window = calloc(1, sizeof(*vd.window));
     vd.results = calloc(PW_ATTR_KEYS, sizeof(*vd.results));
@@ -110,6 +110,19 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
     vd.params[PW_SIG_RSS].min_slope = 512.0;
     vd.params[PW_SIG_STREAM].min_slope = 64.0;
     vd.active = 1;
+}
+
+void pw_verdict_child_exit(void)
+{
+    vd.active = 0;
+    free(vd.ks);
+    free(vd.window);
+    free(vd.results);
+    free(vd.names);
+    vd.ks = NULL;
+    vd.window = NULL;
+    vd.results = NULL;
+    vd.names = NULL;
 }
 
 apr_uint32_t pw_request_key(request_rec *r, char *buf)

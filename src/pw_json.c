@@ -175,15 +175,24 @@ static void kv_i64(pw_out_t *out, const char *k, apr_int64_t v, int *first)
     put(out, buf);
 }
 
+void pw_fmt_double(char *buf, apr_size_t len, double v)
+{
+    if (!isfinite(v)) {
+        v = 0.0; /* JSON has no NaN */
+    } else if (v > PW_NUM_MAX) {
+        v = PW_NUM_MAX;
+    } else if (v < -PW_NUM_MAX) {
+        v = -PW_NUM_MAX;
+    }
+    apr_snprintf(buf, len, "%.1f", v);
+}
+
 static void kv_dbl(pw_out_t *out, const char *k, double v, int *first)
 {
     char buf[48];
 
     key(out, k, first);
-    if (!isfinite(v)) {
-        v = 0.0; /* JSON has no NaN */
-    }
-    apr_snprintf(buf, sizeof(buf), "%.1f", v);
+    pw_fmt_double(buf, sizeof(buf), v);
     put(out, buf);
 }
 

@@ -11,6 +11,7 @@
 
 #include <apr_atomic.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 
 #include "pw_detect.h"
 #include "pw_keys.h"
@@ -18,6 +19,10 @@
 /* An evicted entry: probing goes on past it (a key further down the
  * chain must stay reachable), and a new key may take it. */
 #define PW_KEY_TOMB 1u
+
+/* Waiting for a claimer to finish: busy reads, then yields. */
+#define PW_KEY_SPIN 1000
+#define PW_KEY_WAIT apr_time_from_msec(100)
 
 const char *pw_signal_name(apr_uint32_t sig)
 {
@@ -161,6 +166,27 @@ apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
     return sanitize_hash(buf, len);
 }
 
+static void wait_ready(pw_keyrec_t *r, apr_uint32_t h)
+{
+    apr_time_t until = 0;
+    unsigned int spin;
+
+    for (spin = 0;
+         !apr_atomic_read32(&r->ready) && apr_atomic_read32(&r->hash) == h;
+         spin++) {
+        if (spin >= PW_KEY_SPIN) {
+            apr_time_t now = apr_time_now();
+
+            if (until == 0) {
+                until = now + PW_KEY_WAIT;
+            } else if (now > until) {
+                return;
+            }
+            apr_thread_yield();
+        }
+    }
+}
+
 static pw_keyrec_t *claim(pw_keyrec_t *r, apr_uint32_t was, const char *key,
                           apr_uint32_t hash)
 {
@@ -206,12 +232,14 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
                 break; /* lost the race: look again */
             }
             if (h == hash) {
-                int spin;
-
-                for (spin = 0; spin < 10000 && !apr_atomic_read32(&r->ready);
-                     spin++) {
-                    ; /* the claimer is copying the key: a few instructions */
-                }
+                /* the claimer is copying the key: a few instructions,
+                 * unless it was preempted between its CAS and `ready`
+                 * (seen once under ASan on 2 loaded cores: giving up
+                 * after a busy spin counted the request as a table miss,
+                 * or claimed a second entry for the key). So spin, then
+                 * yield to it for at most PW_KEY_WAIT; stop early if the
+                 * entry is evicted meanwhile (its hash changes). */
+                wait_ready(r, h);
                 if (apr_atomic_read32(&r->ready) && !strcmp(r->key, key)) {
                     return r;
                 }

@@ -77,9 +77,20 @@ apr_status_t pw_proc_rss(pw_proc_t *pp, apr_uint64_t *rss)
     return rv;
 }
 
+/* Under AddressSanitizer (make sanitize) malloc is ASan's own allocator
+ * and mallinfo2() reads 0; ASan counts the bytes in use itself. Weak: NULL
+ * in a normal process, where glibc's figures are the ones to read. */
+extern size_t __sanitizer_get_current_allocated_bytes(void)
+    __attribute__((weak));
+
 apr_uint64_t pw_proc_heap(void)
 {
-    struct mallinfo2 mi = mallinfo2();
+    struct mallinfo2 mi;
+
+    if (__sanitizer_get_current_allocated_bytes) {
+        return (apr_uint64_t)__sanitizer_get_current_allocated_bytes();
+    }
+    mi = mallinfo2();
 
     return (apr_uint64_t)mi.uordblks + (apr_uint64_t)mi.hblkhd;
 }

@@ -119,10 +119,9 @@ static void sample_dbl(pw_out_t *out, const char *name, const char *labels,
 {
     char buf[64];
 
-    if (!isfinite(v)) {
-        v = 0.0; /* the judge never means NaN; keep alert arithmetic sane */
-    }
-    apr_snprintf(buf, sizeof(buf), "%.1f", v);
+    /* NaN becomes 0 (the judge never means NaN; keep alert arithmetic
+     * sane), and the value is clamped as in the JSON */
+    pw_fmt_double(buf, sizeof(buf), v);
     sample(out, name, labels, buf);
 }
 

@@ -50,7 +50,8 @@ def mpm(request):
 def httpd_factory(request):
     servers = []
 
-    def make(mpm, extra="", poolwatch=None, start=True, files=None):
+    def make(mpm, extra="", poolwatch=None, start=True, files=None,
+             single=False, timeout=20.0):
         if poolwatch is None:
             poolwatch = harness.poolwatch_available()
         elif poolwatch:
@@ -62,7 +63,7 @@ def httpd_factory(request):
                             files=files)
         servers.append(srv)
         if start:
-            srv.start()
+            srv.start(timeout=timeout, single=single)
         return srv
 
     yield make

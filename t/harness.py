@@ -8,6 +8,16 @@ the PidFile, waits a bounded time, then kills the group.  The error_log is
 scanned for crashes; tests fail on any (see Httpd.crashes).
 
 Standard library only: the tests run with Debian's /usr/bin/python3 -m pytest.
+
+Environment hooks (`make sanitize` and `make valgrind` use them):
+  PW_MODULE=PATH          load this mod_poolwatch.so (e.g. an ASan build)
+  PW_SERVER_PRELOAD=LIB   LD_PRELOAD for apache2 only (libasan), never for
+                          pytest itself
+  PW_SANITIZE=1           give apache2 ASAN_OPTIONS/UBSAN_OPTIONS that log
+                          to <root>/logs/asan.* and ubsan.*; any such file
+                          that is not empty is a crash (Httpd.crashes)
+  PW_SERVER_WRAP="CMD"    run apache2 under CMD (e.g. valgrind ...), split
+                          on blanks; {root} is replaced by the server root
 """
 
 import http.client
@@ -24,7 +34,8 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 OUT = TOP / "t" / "out"
 TEMPLATE = TOP / "t" / "conf" / "httpd.conf.in"
-MODULE_SO = TOP / ".libs" / "mod_poolwatch.so"
+MODULE_SO = Path(os.environ.get("PW_MODULE") or
+                 TOP / ".libs" / "mod_poolwatch.so").resolve()
 TESTMOD_SO = TOP / "t" / "modules" / ".libs" / "mod_pwtest.so"
 APACHE2 = os.environ.get("PW_APACHE2", "/usr/sbin/apache2")
 MPMS = ("prefork", "worker", "event")
@@ -46,8 +57,34 @@ CRASH_PATTERNS = [
         r"\[(poolwatch|pwtest):(error|crit|alert|emerg)\]",
         r"double free|free\(\): invalid|corrupted|malloc\(\): ",
         r"stack smashing|Aborted",
+        r"AddressSanitizer|LeakSanitizer|runtime error: ",
     )
 ]
+SANITIZE = os.environ.get("PW_SANITIZE", "") not in ("", "0")
+# Exit-time allocations of apache2 and APR are not the module's: no leak
+# check here (valgrind's test looks at leaks, with stacks).  Reports go to
+# files in the server's logs/ (children cannot write to pytest's stderr).
+ASAN_OPTIONS = ("detect_leaks=0:abort_on_error=0:halt_on_error=0:"
+                "allow_user_segv_handler=1:log_exe_name=1:log_path={root}/logs/asan")
+UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=0:log_path={root}/logs/ubsan"
+
+
+def server_env(root):
+    """The environment apache2 runs in: ours plus the sanitizer hooks."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    pre = os.environ.get("PW_SERVER_PRELOAD", "")
+    if pre:
+        env["LD_PRELOAD"] = pre
+    if SANITIZE:
+        env["ASAN_OPTIONS"] = ASAN_OPTIONS.format(root=root)
+        env["UBSAN_OPTIONS"] = UBSAN_OPTIONS.format(root=root)
+    return env
+
+
+def server_wrap(root):
+    wrap = os.environ.get("PW_SERVER_WRAP", "")
+    return [w.replace("{root}", str(root)) for w in wrap.split()]
 
 
 def align8(n):
@@ -150,13 +187,15 @@ class Httpd:
         res = subprocess.run(
             [APACHE2, "-t", "-f", str(self.conf), "-d", str(self.root)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=30)
+            timeout=60, env=server_env(self.root))
         return res.returncode, res.stdout
 
     # -- start and stop ------------------------------------------------------
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=20.0, single=False):
+        """single: apache2 -X (one process, no children)."""
         last = ""
+        self.single = single
         for _attempt in range(3):
             self.port = free_port()
             self.render(self.port)
@@ -164,8 +203,10 @@ class Httpd:
                 self.pidfile.unlink()
             self._stdout = open(self.root / "logs" / "stdout", "ab")
             self.proc = subprocess.Popen(
+                server_wrap(self.root) +
                 [APACHE2, "-f", str(self.conf), "-d", str(self.root),
-                 "-D", "FOREGROUND"],
+                 "-D", "FOREGROUND"] + (["-X"] if single else []),
+                env=server_env(self.root),
                 stdin=subprocess.DEVNULL, stdout=self._stdout,
                 stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=_allow_core if CORES else None)
@@ -212,7 +253,10 @@ class Httpd:
         # close_worker_sockets (apr_os_sock_get on a freed socket), with or
         # without mod_poolwatch loaded: seen 2 in 150 and 1 in 300 stops
         # without it.  A graceful stop lets workers finish first.
-        for sig in (signal.SIGWINCH, signal.SIGTERM):
+        # -X has no children to wait for: SIGTERM at once
+        sigs = ((signal.SIGTERM,) if getattr(self, "single", False)
+                else (signal.SIGWINCH, signal.SIGTERM))
+        for sig in sigs:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
@@ -265,7 +309,25 @@ class Httpd:
         for line in self.log_text(since).splitlines():
             if any(p.search(line) for p in CRASH_PATTERNS):
                 lines.append(line)
+        lines.extend(self.sanitizer_reports())
         return lines
+
+    def sanitizer_reports(self):
+        """First lines of every ASan/UBSan report file of this server, and
+        sanitizer lines in its stdout (where apache2 -X writes stderr)."""
+        out = []
+        logs = self.root / "logs"
+        for f in sorted(list(logs.glob("asan*")) + list(logs.glob("ubsan*"))):
+            text = f.read_text(errors="replace")
+            if text.strip():
+                out.append(f"{f}:\n" + "\n".join(text.splitlines()[:40]))
+        try:
+            text = (self.root / "logs" / "stdout").read_text(errors="replace")
+        except OSError:
+            text = ""
+        out.extend(line for line in text.splitlines()
+                   if re.search(r"AddressSanitizer|runtime error: ", line))
+        return out
 
     def _tail(self, n=30):
         text = self.log_text()

@@ -43,6 +43,7 @@ Suite *pw_prom_suite(void);   /* test_prom.c */
 Suite *pw_plog_suite(void);   /* test_plog.c: tools/plog.c */
 Suite *pw_query_suite(void);  /* test_query.c */
 Suite *pw_html_suite(void);   /* test_html.c (pw_html, pw_auto) */
+Suite *pw_conf_suite(void);   /* test_conf.c: directive values */
 
 /* Suite to come: test_json.c (src/pw_json.c). Define the function there;
  * pw_unit_main.c declares it weak and runs the suite when it is linked in,

@@ -38,6 +38,7 @@ int main(void)
     srunner_add_suite(sr, pw_plog_suite());
     srunner_add_suite(sr, pw_query_suite());
     srunner_add_suite(sr, pw_html_suite());
+    srunner_add_suite(sr, pw_conf_suite());
     /* CK_ENV: CK_VERBOSITY picks the output, CK_NORMAL when unset */
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);

@@ -518,6 +518,61 @@ static void *APR_THREAD_FUNC racer(apr_thread_t *thd, void *data)
     return NULL;
 }
 
+/* A claimer preempted between its CAS and `ready` (made here by claiming
+ * by hand and finishing 20 ms later): a second thread asking for the same
+ * key must wait for it and get that entry, not a miss (a table of one)
+ * nor a second entry (a table of four). */
+typedef struct late_t {
+    pw_keyrec_t *recs;
+    apr_uint32_t n, hash;
+    const char *key;
+    pw_keyrec_t *got;
+} late_t;
+
+static void *APR_THREAD_FUNC late_getter(apr_thread_t *thd, void *data)
+{
+    late_t *l = data;
+
+    l->got = pw_key_get(l->recs, l->n, l->key, l->hash);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_waits_for_preempted_claimer)
+{
+    static pw_keyrec_t recs[4];
+    late_t l;
+    apr_thread_t *thd;
+    apr_pool_t *pool;
+    apr_status_t rv;
+    char key[PW_KEY_MAX];
+    unsigned int i, held = 0;
+
+    memset(recs, 0, sizeof(recs));
+    l.recs = recs;
+    l.n = _i == 0 ? 1 : 4;
+    l.hash = pw_key_make(key, "GET", "h", "/late", NULL, NULL);
+    l.key = key;
+    l.got = NULL;
+    /* the claimer's CAS, without the copy and `ready` */
+    apr_atomic_set32(&recs[l.hash % l.n].hash, l.hash);
+    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
+    ck_assert_int_eq(apr_thread_create(&thd, NULL, late_getter, &l, pool),
+                     APR_SUCCESS);
+    apr_sleep(apr_time_from_msec(20));
+    apr_cpystrn(recs[l.hash % l.n].key, key, PW_KEY_MAX);
+    apr_atomic_inc32(&recs[l.hash % l.n].gen);
+    apr_atomic_set32(&recs[l.hash % l.n].ready, 1);
+    ck_assert_int_eq(apr_thread_join(&rv, thd), APR_SUCCESS);
+    apr_pool_destroy(pool);
+    ck_assert_ptr_eq(l.got, &recs[l.hash % l.n]);
+    for (i = 0; i < l.n; i++) {
+        held += recs[i].hash != 0;
+    }
+    ck_assert_uint_eq(held, 1);
+}
+END_TEST
+
 /* Variants: real hashes in a roomy table; one forced hash for all four
  * (every claim probes past the others); a table of exactly four. */
 static const struct {
@@ -605,6 +660,7 @@ Suite *pw_keys_suite(void)
     tc = tcase_create("table");
     tcase_add_test(tc, test_get_claims_and_finds);
     tcase_add_test(tc, test_get_collisions);
+    tcase_add_loop_test(tc, test_waits_for_preempted_claimer, 0, 2);
     tcase_add_test(tc, test_get_full);
     tcase_add_test(tc, test_evict);
     tcase_add_test(tc, test_evict_reclaimed_looks_new);

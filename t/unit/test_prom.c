@@ -10,6 +10,7 @@
  * no series twice, valid UTF-8 throughout) for every line.
  */
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <apr_hash.h>
@@ -552,6 +553,34 @@ START_TEST(test_render_unterminated)
 }
 END_TEST
 
+/* Numbers the renderers print: huge ones are clamped (APR's "%.1f" ran
+ * out of digits and printed "000...0" for 1e300), NaN is 0. */
+START_TEST(test_fmt_double)
+{
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {{0.0, "0.0"},
+                 {1024.0, "1024.0"},
+                 {-3.25, "-3.3"},
+                 {1e15, "1000000000000000.0"},
+                 {1e300, "1000000000000000.0"},
+                 {-1.7976931348623157e308, "-1000000000000000.0"},
+                 {1e46, "1000000000000000.0"}};
+    char buf[48];
+    unsigned int i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pw_fmt_double(buf, sizeof(buf), cases[i].v);
+        ck_assert_str_eq(buf, cases[i].want);
+    }
+    pw_fmt_double(buf, sizeof(buf), NAN);
+    ck_assert_str_eq(buf, "0.0");
+    pw_fmt_double(buf, sizeof(buf), -INFINITY);
+    ck_assert_str_eq(buf, "0.0");
+}
+END_TEST
+
 Suite *pw_prom_suite(void)
 {
     Suite *s = suite_create("pw_prom");
@@ -567,6 +596,7 @@ Suite *pw_prom_suite(void)
     tcase_add_test(tc, test_render_cap);
     tcase_add_test(tc, test_render_hostile_keys);
     tcase_add_test(tc, test_render_unterminated);
+    tcase_add_test(tc, test_fmt_double);
     suite_add_tcase(s, tc);
     return s;
 }
