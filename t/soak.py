@@ -58,7 +58,7 @@ RESUMING = re.compile(r"resuming normal operations")
 
 # The server a soak runs: more room than the tests' template (an old
 # generation's children finish while the new one starts) and children that
-# are recycled after a few hundred connections.
+# are recycled after a hundred connections.
 SOAK_CONF = {
     "prefork": "StartServers 2\nMinSpareServers 1\nMaxSpareServers 3\n"
                "ServerLimit 6\nMaxRequestWorkers 6\n",
@@ -170,7 +170,7 @@ class Soak:
     """One server, one MPM, with or without mod_poolwatch, for `seconds`."""
 
     def __init__(self, mpm, poolwatch=True, seconds=60.0, restarts=20,
-                 kills=None, max_conn=300, log=print, name=None):
+                 kills=None, max_conn=100, log=print, name=None):
         self.mpm = mpm
         self.poolwatch = poolwatch
         self.seconds = seconds
@@ -204,6 +204,9 @@ class Soak:
         self.reads = {"json": 0, "prometheus": 0}
         self.crash_report = []
         self.own_cores = 0
+        self.own_exits = 0        # "exit signal" lines of our SIGSEGVs
+        self.exited = set()       # pids shown exited while their
+                                  # generation was current, not killed
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -339,6 +342,10 @@ class Soak:
                           f"killed and reaped before the read")
             if c["state"] == "running":
                 self._note_pools(c)
+            elif (c["generation"] == gen == expected
+                  and pid not in self.sent):
+                with self.lock:
+                    self.exited.add(pid)
 
     def _note_pools(self, c):
         """The smallest pconf and process pool a child of generation g
@@ -457,7 +464,7 @@ class Soak:
         """Moves run/core to run/core.<pid> (each crash overwrites "core");
         cores of SIGSEGVs we sent are deleted, others kept for gdb."""
         core = self.srv.root / "run" / "core"
-        for _ in range(40 if wait else 1):
+        for _ in range(100 if wait else 1):
             if core.exists():
                 break
             time.sleep(0.05)
@@ -592,7 +599,8 @@ class Soak:
             "restarts": self.counts.get("graceful_restarts", 0),
             "sigkill": self.counts.get("SIGKILL", 0),
             "sigsegv": self.counts.get("SIGSEGV", 0),
-            "own_cores": self.own_cores,
+            "own_cores": self.own_cores, "own_exits": self.own_exits,
+            "exited_alone": len(self.exited),
             "children_seen": self._children_seen(),
             "counts": dict(self.counts),
             "reads": dict(self.reads), "verdicts": verdicts,
@@ -622,6 +630,7 @@ class Soak:
             if m:
                 pid, signo = int(m.group(1)), int(m.group(3))
                 if self.sent.get(pid) == signo:
+                    self.own_exits += 1
                     continue
                 core = self.srv.root / "run" / f"core.{pid}"
                 who, top = "unattributed (no core)", ""
@@ -704,7 +713,14 @@ def judge(res, verdicts_needed=True):
         if c["attributed"] != "httpd (no mod_poolwatch frame)":
             problems.append(f"crash: {c['attributed']}: {c['line']} "
                             f"{c['top']}")
+    if res["own_exits"] != res["sigsegv"]:
+        problems.append(f"error_log shows {res['own_exits']} of the "
+                        f"{res['sigsegv']} SIGSEGVs sent: the crash scan "
+                        f"does not see what it should")
     if res["poolwatch"]:
+        if res["exited_alone"] == 0:
+            problems.append("no child exited on its own: recycling "
+                            "(MaxConnectionsPerChild) was not exercised")
         if res["reads"]["json"] == 0 or res["reads"]["prometheus"] == 0:
             problems.append(f"too few /poolwatch reads: {res['reads']}")
         if verdicts_needed and len(res["verdicts"]) != res["restarts"] + 1:
@@ -717,13 +733,16 @@ def format_run(res):
     out = [f"== {res['mpm']} {'with' if res['poolwatch'] else 'without'} "
            f"mod_poolwatch: {res['seconds']} s, {res['restarts']} graceful "
            f"restarts, {res['sigkill']} SIGKILL, {res['sigsegv']} SIGSEGV "
-           f"sent ({res['own_cores']} cores of ours removed), "
+           f"sent ({res['own_exits']} \"exit signal\" lines and "
+           f"{res['own_cores']} cores of ours), "
            f"requests {sum(v for k, v in res['counts'].items() if k not in ('reconnects', 'graceful_restarts', 'SIGKILL', 'SIGSEGV', 'verdict_retries'))}, "
            f"reconnects {res['counts'].get('reconnects', 0)}, "
            f"/poolwatch reads {res['reads']}"]
     if res["poolwatch"]:
-        out.append(f"   children seen by readers {res['children_seen']}; leak "
-                   f"verdicts (gen, pid, requests): {res['verdicts']}")
+        out.append(f"   children seen by readers {res['children_seen']}, "
+                   f"{res['exited_alone']} exited on their own in their "
+                   f"generation (MaxConnectionsPerChild, spare reaping); "
+                   f"leak verdicts (gen, pid, requests): {res['verdicts']}")
     out.append("   gen  parent_rss_kib  rss_anon_kib  vm_data_kib  "
                "pconf_bytes  process_bytes")
     for g in res["gens"]:
