@@ -62,8 +62,10 @@ FALSE_LEAK = re.compile(r'PW00020: pid \d+: key "GET \S+ (\S+)" leaks about '
 # generation's children finish while the new one starts) and children that
 # are recycled after a hundred connections.
 SOAK_CONF = {
-    "prefork": "StartServers 2\nMinSpareServers 1\nMaxSpareServers 3\n"
-               "ServerLimit 6\nMaxRequestWorkers 6\n",
+    # five clients hold a prefork child each on keep-alive: room for the
+    # connection-per-request ones, or they starve and nothing recycles
+    "prefork": "StartServers 3\nMinSpareServers 2\nMaxSpareServers 4\n"
+               "ServerLimit 10\nMaxRequestWorkers 10\n",
     "worker": "StartServers 2\nServerLimit 4\nThreadsPerChild 8\n"
               "MinSpareThreads 4\nMaxSpareThreads 24\nMaxRequestWorkers 32\n",
     "event": "StartServers 2\nServerLimit 4\nThreadsPerChild 8\n"
@@ -78,7 +80,7 @@ class SoakError(AssertionError):
     pass
 
 
-# -- process helpers ---------------------------------------------------------
+# -- process helpers --------------------------------------------------------
 
 def children_of(ppid):
     """Pids whose parent is ppid (/proc scan: no ps, no race-free API)."""
@@ -166,13 +168,13 @@ def slope(ys):
     return num / den
 
 
-# -- the soak ------------------------------------------------------------------
+# -- the soak ---------------------------------------------------------------
 
 class Soak:
     """One server, one MPM, with or without mod_poolwatch, for `seconds`."""
 
     def __init__(self, mpm, poolwatch=True, seconds=60.0, restarts=20,
-                 kills=None, max_conn=None, log=print, name=None):
+                 kills=None, max_conn=None, name=None):
         self.mpm = mpm
         self.poolwatch = poolwatch
         self.seconds = seconds
@@ -182,12 +184,12 @@ class Soak:
             kills = [signal.SIGKILL if i % 2 == 0 else signal.SIGSEGV
                      for i in range(restarts + 1)]
         self.kills = kills
-        # prefork children serve one connection at a time: fewer of them
-        # per child, or a generation of a few seconds recycles none
+        # prefork spreads the connections over its many idle children, and
+        # every restart starts them afresh: with a few seconds per
+        # generation, only a small limit recycles any
         if max_conn is None:
-            max_conn = 40 if mpm == "prefork" else 100
+            max_conn = 10 if mpm == "prefork" else 100
         self.max_conn = max_conn
-        self.log = log
         extra = SOAK_CONF[mpm] + f"MaxConnectionsPerChild {max_conn}\n"
         if poolwatch:
             extra += POOLWATCH_CONF
@@ -216,6 +218,8 @@ class Soak:
         self.own_exits = 0        # "exit signal" lines of our SIGSEGVs
         self.exited = set()       # pids shown exited while their
                                   # generation was current, not killed
+        self.vanished = {}        # pid -> generation current when it left
+        self.pid_gen = {}         # pid -> its generation (JSON)
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -344,6 +348,7 @@ class Soak:
                 self.fail(f"{kind}: pid {pid} requests went down "
                           f"{last} -> {c['requests']}")
             seen[pid] = c["requests"]
+            self.pid_gen[pid] = c["generation"]
             died = self.dead.get(pid)
             if (c["state"] == "running" and died is not None
                     and died < started):
@@ -435,13 +440,15 @@ class Soak:
                             last_key = k
                             if k["verdict"] == "leak":
                                 return pid, n
+                child = me[0] if me else {}
+                keys = [(k["key"][-30:], k["verdict"])
+                        for k in child.get("keys", [])]
                 raise SoakError(
                     f"no leak verdict in pid {pid} after "
                     f"{VERDICT_MAX_REQUESTS} requests; last: "
                     f"{json.dumps(last_key)[:1500]}; child: requests "
-                    f"{me[0]['requests'] if me else '?'} samples "
-                    f"{me[0]['samples'] if me else '?'} keys "
-                    f"{[(k['key'][-30:], k['verdict']) for k in me[0]['keys']] if me else '?'}")
+                    f"{child.get('requests')} samples "
+                    f"{child.get('samples')} keys {keys}")
             except (OSError, http.client.HTTPException) as e:
                 # the child was recycled or stopped under us: try again
                 self.count("verdict_retries")
@@ -507,12 +514,22 @@ class Soak:
                            if re.search(r"sig|lock|wait|pool|poolwatch|pw_",
                                         f)][:12]})
 
-    def core_watch(self, kind):
+    def core_watch(self, kind, parent):
         """Collects run/core as soon as it appears: the next crash would
         replace it, and a foreign crash may come with no error_log line
-        (httpd reaps children silently while it restarts)."""
+        (httpd reaps children silently while it restarts).  Also notes
+        which children vanish, and in which generation: one that leaves
+        while its own generation is current, unsignalled, was recycled
+        (or reaped as a spare); a reader may never see its exited slot,
+        which the next child takes first."""
+        alive = set()
         while not self.stop.is_set():
             self._collect_core(wait=False)
+            now = set(children_of(parent))
+            with self.lock:
+                for pid in alive - now:
+                    self.vanished[pid] = self.expected
+            alive = now
             time.sleep(0.1)
 
     def _collect_core(self, wait=True):
@@ -538,7 +555,7 @@ class Soak:
         else:
             core.rename(core.with_name(f"core.{pid}"))
 
-    # -- generations -----------------------------------------------------------
+    # -- generations ---------------------------------------------------------
 
     def wait_generation(self, parent, restarts_done, deadline):
         """After a SIGUSR1: waits for the parent's "resuming normal
@@ -568,12 +585,13 @@ class Soak:
             time.sleep(0.05)
         raise SoakError(f"generation {self.expected} never seen")
 
-    def parent_figures(self, parent, g):
+    @staticmethod
+    def parent_figures(parent, g):
         st = proc_status(parent) or {}
         return {"gen": g, "rss_kib": st.get("VmRSS"),
                 "anon_kib": st.get("RssAnon"), "data_kib": st.get("VmData")}
 
-    # -- the run ---------------------------------------------------------------
+    # -- the run -------------------------------------------------------------
 
     def run(self):
         """Runs the soak; returns a result dict.  Never leaves the server
@@ -595,7 +613,7 @@ class Soak:
         if self.poolwatch:
             doc = srv.get("/poolwatch?json").json()
             self.gen0 = self.expected = doc["server"]["generation"]
-        self.spawn("cores", self.core_watch)
+        self.spawn("cores", self.core_watch, parent)
         mixed = ["/leak?what=none", "/static.txt", "/leak?what=rpool&n=512",
                  "/index.html"]
         for i in range(2):
@@ -676,7 +694,7 @@ class Soak:
             "sigkill": self.counts.get("SIGKILL", 0),
             "sigsegv": self.counts.get("SIGSEGV", 0),
             "own_cores": self.own_cores, "own_exits": self.own_exits,
-            "exited_alone": len(self.exited),
+            "exited_alone": len(self.exited | self._recycled()),
             "children_seen": self._children_seen(),
             "counts": dict(self.counts),
             "reads": dict(self.reads), "verdicts": verdicts,
@@ -684,6 +702,14 @@ class Soak:
             "false_leaks": false_leaks, "hung": list(self.hung),
             "errors": list(self.errors),
         }
+
+    def _recycled(self):
+        """Children that vanished, unsignalled, while their generation was
+        the current one."""
+        with self.lock:
+            return {pid for pid, g in self.vanished.items()
+                    if pid not in self.sent and g is not None
+                    and self.pid_gen.get(pid) == g}
 
     def _children_seen(self):
         """Distinct child pids the readers saw (every child claims a slot):
@@ -734,7 +760,7 @@ class Soak:
         return out
 
 
-# -- verdict over runs -----------------------------------------------------------
+# -- verdict over runs ------------------------------------------------------
 
 def growth_verdict(with_pw, without_pw, rss_tol_kib=16.0, pool_tol=256,
                    pool_slope=4.0):
@@ -821,12 +847,16 @@ def judge(res, verdicts_needed=True):
 
 
 def format_run(res):
+    not_requests = ("reconnects", "graceful_restarts", "SIGKILL", "SIGSEGV",
+                    "verdict_retries")
+    requests = sum(v for k, v in res["counts"].items()
+                   if k not in not_requests)
     out = [f"== {res['mpm']} {'with' if res['poolwatch'] else 'without'} "
            f"mod_poolwatch: {res['seconds']} s, {res['restarts']} graceful "
            f"restarts, {res['sigkill']} SIGKILL, {res['sigsegv']} SIGSEGV "
            f"sent ({res['own_exits']} \"exit signal\" lines and "
            f"{res['own_cores']} cores of ours), "
-           f"requests {sum(v for k, v in res['counts'].items() if k not in ('reconnects', 'graceful_restarts', 'SIGKILL', 'SIGSEGV', 'verdict_retries'))}, "
+           f"requests {requests}, "
            f"reconnects {res['counts'].get('reconnects', 0)}, "
            f"/poolwatch reads {res['reads']}"]
     if res["poolwatch"]:

@@ -1,7 +1,8 @@
-"""The soak of build/soak, short: about 20 s per MPM in `make test`.
+"""The soak of build/soak, short: about 30 s per MPM in `make test`.
 
 Same code (t/soak.py), fewer generations: 5 graceful restarts, a SIGKILL
-and a SIGSEGV to children, MaxConnectionsPerChild 50, concurrent
+and a SIGSEGV to children, MaxConnectionsPerChild 10 (prefork) or 50,
+concurrent
 /poolwatch?json and ?format=prometheus readers, a leak verdict in every
 generation, then a shorter run without mod_poolwatch as the baseline for
 the parent's RSS trend.  The soak stops and judges itself; the assertions
@@ -25,15 +26,18 @@ SECONDS = float(os.environ.get("PW_SOAK_SECONDS", "18"))
 RESTARTS = 5
 # faults per generation: SIGKILL after the first, SIGSEGV after the third
 KILLS = [None, signal.SIGKILL, None, signal.SIGSEGV, None, None]
+# small enough that children recycle within generations of ~3 s
+MAX_CONN = {"prefork": 10, "worker": 50, "event": 50}
 
 
 @pytest.mark.parametrize("mpm_name", harness.MPMS)
 def test_soak(need_poolwatch, mpm_name):
-    with_pw = soak.Soak(mpm_name, True, SECONDS, RESTARTS, KILLS, max_conn=50,
+    max_conn = MAX_CONN[mpm_name]
+    with_pw = soak.Soak(mpm_name, True, SECONDS, RESTARTS, KILLS, max_conn,
                         name=f"test_soak-{mpm_name}").run()
     print(soak.format_run(with_pw))
     without = soak.Soak(mpm_name, False, SECONDS / 2, RESTARTS, KILLS,
-                        max_conn=50, name=f"test_soak-{mpm_name}-nopw").run()
+                        max_conn, name=f"test_soak-{mpm_name}-nopw").run()
     print(soak.format_run(without))
     problems = soak.judge(with_pw) + [f"(without the module) {p}"
                                       for p in soak.judge(without)]
