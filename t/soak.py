@@ -343,11 +343,14 @@ class Soak:
             if not self.gen0 <= c["generation"] <= expected:
                 self.fail(f"{kind}: child {pid} generation "
                           f"{c['generation']} outside {self.gen0}..{expected}")
+            now = (c["requests"], slot, c["generation"], c["torn"],
+                   c["state"])
             last = seen.get(pid)
-            if last is not None and c["requests"] < last:
-                self.fail(f"{kind}: pid {pid} requests went down "
-                          f"{last} -> {c['requests']}")
-            seen[pid] = c["requests"]
+            if last is not None and c["requests"] < last[0]:
+                self.fail(f"{kind}: pid {pid} requests went down: "
+                          f"(requests, slot, generation, torn, state) "
+                          f"{last} -> {now}")
+            seen[pid] = now
             self.pid_gen[pid] = c["generation"]
             died = self.dead.get(pid)
             if (c["state"] == "running" and died is not None
