@@ -39,8 +39,12 @@ def test_soak(need_poolwatch, mpm_name):
     without = soak.Soak(mpm_name, False, SECONDS / 2, RESTARTS, KILLS,
                         max_conn, name=f"test_soak-{mpm_name}-nopw").run()
     print(soak.format_run(without))
-    problems = soak.judge(with_pw) + [f"(without the module) {p}"
-                                      for p in soak.judge(without)]
+    # one SIGSEGV may leave no line and no core (httpd, with or without
+    # the module: 6 to 10 of 10 do in build/soak), so the check that the
+    # scan sees the soak's own is build/soak's alone
+    problems = soak.judge(with_pw, scan_check=False) + [
+        f"(without the module) {p}"
+        for p in soak.judge(without, scan_check=False)]
     ok, lines = soak.growth_verdict(with_pw, without)
     print("\n".join(lines))
     if not ok:
