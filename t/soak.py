@@ -100,23 +100,6 @@ def children_of(ppid):
     return out
 
 
-def started_after(pid, boot_seconds):
-    """Whether pid was forked after boot_seconds (seconds since boot, as
-    /proc/uptime counts them), from field 22 of /proc/PID/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    ticks = int(stat[stat.rfind(")") + 2:].split()[19])
-    return ticks / os.sysconf("SC_CLK_TCK") >= boot_seconds
-
-
-def uptime():
-    with open("/proc/uptime") as f:
-        return float(f.read().split()[0])
-
-
 def proc_status(pid):
     """VmRSS, RssAnon, VmData of pid in KiB (missing fields are 0)."""
     want = {"VmRSS": 0, "RssAnon": 0, "VmData": 0}
@@ -227,7 +210,6 @@ class Soak:
         self.pconf = {}           # generation -> min pconf bytes seen
         self.process = {}         # generation -> min process pool bytes
         self.verdict_pid = None
-        self.restarted_at = 0.0   # seconds since boot of the last restart
         self.reads = {"json": 0, "prometheus": 0}
         self.crash_report = []
         self.own_cores = 0
@@ -486,10 +468,6 @@ class Soak:
         """Sends sig to one child (not the verdict client's) and waits until
         the parent reaped it.  Returns the pid or None."""
         pids = [p for p in children_of(parent) if p != self.verdict_pid]
-        # a serving child of this generation: one of the generation before
-        # is on its way out and may take the signal without a trace
-        young = [p for p in pids if started_after(p, self.restarted_at)]
-        pids = young or pids
         if not pids:
             return None
         pid = random.choice(pids)
@@ -664,7 +642,6 @@ class Soak:
             if step > 0:
                 with self.lock:
                     self.expected = (self.expected or 0) + 1
-                self.restarted_at = uptime()
                 os.kill(parent, signal.SIGUSR1)
                 self.count("graceful_restarts")
                 got = self.wait_generation(parent, step,
