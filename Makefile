@@ -2,6 +2,7 @@
 #   make          build mod_poolwatch.so (and the test module)
 #   make run      start a private apache2 with the module on 127.0.0.1:$(PORT)
 #   make test     unit tests, then integration tests under prefork/worker/event
+#   make soak     build/soak: 5 minutes of restarts and faults (SOAK_ARGS)
 #   make install  install with apxs (then: a2enmod poolwatch), and the tools
 #   make tools    the command-line tools only (tools/poolwatch-reload,
 #                 tools/poolwatch-log), linked with the module's detector
@@ -154,6 +155,8 @@ install-tools: $(TOOLS)
 bench: all
 	build/bench
 
+soak: all
+	build/soak $(SOAK_ARGS)
 
 format:
 	clang-format -i mod_poolwatch.c include/*.h src/*.c t/unit/*.c \
@@ -164,5 +167,5 @@ clean:
 	    src/*.lo src/*.slo src/*.o t/modules/*.la t/modules/*.lo \
 	    t/modules/*.slo t/modules/*.o *.o t/out $(TOOLS) build/out/fuzz
 
-.PHONY: all tools unit run test install install-tools bench format clean \
+.PHONY: all tools unit run test install install-tools bench soak format clean \
 	sanitize sanitize-quick valgrind fuzz

@@ -1169,6 +1169,13 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
         if (copy->owner == 0 || copy->state == PW_SLOT_FREE) {
             continue; /* freed meanwhile */
         }
+        if (copy->state == PW_SLOT_RUNNING && !pid_alive(copy->owner)) {
+            /* killed (SIGKILL, OOM killer) or crashed: its pchild cleanup
+             * never ran, so the slot still says running. Show it as it is,
+             * exited at its last sample; the slot is reused as before. */
+            copy->state = PW_SLOT_EXITED;
+            copy->exited = copy->updated;
+        }
         kids[n] = copy;
         slot_of[n] = i;
         n++;

@@ -99,7 +99,14 @@ pw_keyrec_t *pw_slot_keys(pw_slot_t *slot, apr_uint32_t max_pools)
 static void slot_reset(pw_shm_header_t *h, pw_slot_t *s, apr_uint32_t gen,
                        apr_time_t now)
 {
-    pw_slot_write_begin(s);
+    /* A writer killed inside its write section (SIGKILL, a crash, the OOM
+     * killer) left seq odd: continue that section instead of opening one,
+     * or the parity flips for good and readers take copies made during
+     * every later write for consistent ones (build/soak saw a new child
+     * shown with its predecessor's request count). */
+    if (!(apr_atomic_read32(&s->seq) & 1)) {
+        pw_slot_write_begin(s);
+    }
     memset((char *)s + offsetof(pw_slot_t, state), 0,
            h->slot_size - offsetof(pw_slot_t, state));
     s->state = PW_SLOT_RUNNING;

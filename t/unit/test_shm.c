@@ -247,6 +247,38 @@ START_TEST(test_claim_free_first)
 }
 END_TEST
 
+/* A child killed between pw_slot_write_begin and _end leaves seq odd; the
+ * next owner must leave it even after its claim, and readers must get
+ * consistent copies of it again. */
+START_TEST(test_claim_after_writer_died_mid_write)
+{
+    void *base = new_segment(1, 4, 0);
+    pw_slot_t *s, *copy;
+
+    set_dead(0, 0);
+    ck_assert_int_eq(pw_shm_claim(base, 101, 1, alive_unless_listed, 1), 0);
+    s = pw_shm_slot(base, 0);
+    s->requests = 280;
+    pw_slot_write_begin(s); /* ... and 101 is killed here */
+    ck_assert_uint_eq(s->seq % 2, 1);
+    set_dead(101, 0);
+    ck_assert_int_eq(pw_shm_claim(base, 102, 1, alive_unless_listed, 2), 0);
+    ck_assert_uint_eq(s->owner, 102);
+    ck_assert_uint_eq(s->seq % 2, 0);
+    ck_assert_uint_eq(s->requests, 0);
+    copy = malloc(((pw_shm_header_t *)base)->slot_size);
+    ck_assert_int_eq(pw_shm_copy_slot(base, 0, copy), APR_SUCCESS);
+    ck_assert_uint_eq(copy->seq % 2, 0);
+    /* the new owner's writes open and close sections as they should */
+    pw_slot_write_begin(s);
+    ck_assert_uint_eq(s->seq % 2, 1);
+    pw_slot_write_end(s);
+    ck_assert_uint_eq(s->seq % 2, 0);
+    free(copy);
+    free(base);
+}
+END_TEST
+
 START_TEST(test_claim_overflow)
 {
     void *base = new_segment(2, 4, 0);
@@ -673,6 +705,7 @@ Suite *pw_shm_suite(void)
     tc = tcase_create("claim");
     tcase_add_test(tc, test_claim_free_first);
     tcase_add_test(tc, test_claim_overflow);
+    tcase_add_test(tc, test_claim_after_writer_died_mid_write);
     tcase_add_test(tc, test_claim_reuses_oldest_exited);
     tcase_add_test(tc, test_claim_reuses_dead_owner);
     tcase_add_test(tc, test_claim_prefers_exited_over_dead);
