@@ -313,8 +313,7 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
         best < PW_SIG_COUNT ? rec->sig[best].bytes_per_request : 0.0;
     rec->points = best < PW_SIG_COUNT ? rec->sig[best].points : 0;
     /* the graph's points: only from a judgement that saw them */
-    if (best == PW_SIG_CONN ||
-        (best == PW_SIG_POOL && (fresh & 1u)) ||
+    if (best == PW_SIG_CONN || (best == PW_SIG_POOL && (fresh & 1u)) ||
         (best == PW_SIG_HEAP && (fresh & 2u)) ||
         (best == PW_SIG_RSS && (fresh & 4u)) || v < PW_VERDICT_SUSPECT) {
         keep_series(rec, best, a, pts, k->nconn);

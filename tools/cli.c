@@ -33,11 +33,10 @@ void pw_cli_bad_value(FILE *f, const char *prog,
         }
     }
     if (o->name && o->optch < 256) {
-        fprintf(f, "%s: -%c/--%s: bad value '%s'\n", prog,
-                o->optch, o->name, arg);
-    } else if (o->name) {
-        fprintf(f, "%s: --%s: bad value '%s'\n", prog, o->name,
+        fprintf(f, "%s: -%c/--%s: bad value '%s'\n", prog, o->optch, o->name,
                 arg);
+    } else if (o->name) {
+        fprintf(f, "%s: --%s: bad value '%s'\n", prog, o->name, arg);
     } else {
         fprintf(f, "%s: bad value '%s'\n", prog, arg);
     }
