@@ -113,10 +113,9 @@ typedef struct pw_verdict_sample_t {
     apr_pool_t *pool; /* scratch for log lines */
 } pw_verdict_sample_t;
 
-void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
-                           apr_uint32_t max_keys);
-/* What pw_verdict_child_init allocates, for the footprint log line. */
-apr_size_t pw_verdict_state_bytes(apr_uint32_t max_keys);
+/* Returns the bytes it allocated (0 when out of memory: verdicts off). */
+apr_size_t pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
+                                 apr_uint32_t max_keys);
 /* Frees what pw_verdict_child_init() allocated (pconf cleanup). */
 void pw_verdict_child_exit(void);
 void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,

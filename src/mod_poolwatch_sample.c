@@ -294,6 +294,13 @@ static apr_status_t release_slot(void *data)
  * but before mod_so unloads this DSO (registered earlier, run later).
  * Cleanups that would still fire find child.follow NULL and do nothing;
  * valgrind then finds nothing of ours lost at exit. */
+/* calloc that also counts what it asked for, for the footprint line */
+static void *table_alloc(apr_size_t *total, apr_size_t n, apr_size_t size)
+{
+    *total += n * size;
+    return calloc(n, size);
+}
+
 static apr_status_t free_tables(void *data)
 {
     pw_child_t *ch = data;
@@ -839,6 +846,7 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     pw_child_t *ch = &child;
     const char *why = NULL;
     int idx;
+    apr_size_t tables = 0; /* bytes malloc'd for this child */
 
     memset(ch, 0, sizeof(*ch));
     if (!eff.enabled || shm_base == NULL) {
@@ -865,11 +873,15 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
      * child that exits through pconf): see free_tables() */
     apr_pool_cleanup_register(apr_pool_parent_get(pchild), ch, free_tables,
                               apr_pool_cleanup_null);
-    ch->follow = calloc((apr_size_t)eff.max_pools, sizeof(pw_follow_t));
-    ch->table = calloc((apr_size_t)eff.max_pools, sizeof(pw_poolrec_t));
-    ch->table_pool = calloc((apr_size_t)eff.max_pools, sizeof(apr_pool_t *));
-    ch->table_follow = calloc((apr_size_t)eff.max_pools, sizeof(apr_uint32_t));
-    ch->tags = calloc(1, sizeof(pw_tagcache_t));
+    ch->follow =
+        table_alloc(&tables, (apr_size_t)eff.max_pools, sizeof(pw_follow_t));
+    ch->table =
+        table_alloc(&tables, (apr_size_t)eff.max_pools, sizeof(pw_poolrec_t));
+    ch->table_pool =
+        table_alloc(&tables, (apr_size_t)eff.max_pools, sizeof(apr_pool_t *));
+    ch->table_follow =
+        table_alloc(&tables, (apr_size_t)eff.max_pools, sizeof(apr_uint32_t));
+    ch->tags = table_alloc(&tables, 1, sizeof(pw_tagcache_t));
     if (!ch->follow || !ch->table || !ch->table_pool || !ch->table_follow ||
         !ch->tags) {
         ch->walk = PW_WALK_OFF;
@@ -918,20 +930,15 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     pw_slot_write_end(ch->me);
 
     apr_pool_cleanup_register(pchild, ch, release_slot, apr_pool_cleanup_null);
-    pw_verdict_child_init(ch->me, (apr_uint32_t)eff.max_pools,
-                          (apr_uint32_t)eff.max_keys);
+    tables += pw_verdict_child_init(ch->me, (apr_uint32_t)eff.max_pools,
+                                    (apr_uint32_t)eff.max_keys);
     /* the module's own footprint per child, for admins who must budget
      * it: private tables (malloc, once) and the slot (shared) */
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
                  "PW00011: pid %u: %" APR_SIZE_T_FMT
                  " bytes of private tables, "
                  "%" APR_SIZE_T_FMT " bytes of shared slot",
-                 ch->proc.pid,
-                 (apr_size_t)eff.max_pools *
-                         (sizeof(pw_follow_t) + sizeof(pw_poolrec_t) +
-                          sizeof(apr_pool_t *) + sizeof(apr_uint32_t)) +
-                     sizeof(pw_tagcache_t) +
-                     pw_verdict_state_bytes((apr_uint32_t)eff.max_keys),
+                 ch->proc.pid, tables,
                  pw_shm_size(1, (apr_uint32_t)eff.max_pools,
                              (apr_uint32_t)eff.max_keys) -
                      pw_shm_size(0, (apr_uint32_t)eff.max_pools,

@@ -76,16 +76,13 @@ typedef struct pw_verdict_t {
 
 static pw_verdict_t vd;
 
-apr_size_t pw_verdict_state_bytes(apr_uint32_t max_keys)
-{
-    return max_keys * sizeof(*vd.ks) + sizeof(*vd.window) +
-           PW_ATTR_KEYS * sizeof(*vd.results) + PW_NAMES * sizeof(*vd.names);
-}
-
-void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
-                           apr_uint32_t max_keys)
+apr_size_t pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
+                                 apr_uint32_t max_keys)
 {
     apr_uint32_t s;
+    apr_size_t bytes = max_keys * sizeof(*vd.ks) + sizeof(*vd.window) +
+                       PW_ATTR_KEYS * sizeof(*vd.results) +
+                       PW_NAMES * sizeof(*vd.names);
 
     memset(&vd, 0, sizeof(vd));
     /* once per child, freed by pw_verdict_child_exit() */
@@ -94,7 +91,7 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
     vd.results = calloc(PW_ATTR_KEYS, sizeof(*vd.results));
     vd.names = calloc(PW_NAMES, sizeof(*vd.names));
     if (!vd.ks || !vd.window || !vd.results || !vd.names) {
-        return;
+        return 0;
     }
     vd.me = me;
     vd.keys = pw_slot_keys(me, max_pools);
@@ -110,6 +107,7 @@ void pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
     vd.params[PW_SIG_RSS].min_slope = 512.0;
     vd.params[PW_SIG_STREAM].min_slope = 64.0;
     vd.active = 1;
+    return bytes;
 }
 
 void pw_verdict_child_exit(void)
