@@ -61,6 +61,7 @@ tools/poolwatch-reload: tools/poolwatch_reload.c tools/cli.c src/pw_detect.c \
 $(MODULE): mod_poolwatch.c $(CORE) $(GLUE) $(HEADERS)
 	@build/deps --check-build
 	$(APXS) -c -Iinclude $(addprefix -Wc$(comma),$(WARN)) -Wc,-std=gnu99 \
+	    -Wc,-fvisibility=hidden \
 	    -o mod_poolwatch.la mod_poolwatch.c $(CORE) $(GLUE) -ldl -lm
 
 $(TESTMOD): t/modules/mod_pwtest.c

@@ -183,8 +183,6 @@ static void register_hooks(apr_pool_t *p)
     /* last, so allocations made by loggers count for the request */
     ap_hook_log_transaction(pw_sample_log_transaction, NULL, NULL,
                             APR_HOOK_REALLY_LAST);
-    ap_hook_post_read_request(pw_stream_post_read_request, NULL, NULL,
-                              APR_HOOK_REALLY_FIRST);
     ap_hook_handler(pw_handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* optional: called only when mod_status is loaded */
     APR_OPTIONAL_HOOK(ap, status_hook, pw_status_hook, NULL, NULL,

@@ -13,7 +13,11 @@
 #include "pw_shm.h"
 #include "pw_json.h"
 
-extern module AP_MODULE_DECLARE_DATA poolwatch_module;
+/* The one symbol the module exports: it is built with
+ * -fvisibility=hidden, so that its functions neither clash with another
+ * module's (httpd loads modules RTLD_GLOBAL) nor go through the PLT. */
+extern module __attribute__((visibility("default")))
+AP_MODULE_DECLARE_DATA poolwatch_module;
 
 #define PW_UNSET (-1)
 
@@ -32,6 +36,7 @@ typedef struct pw_config_t {
     int max_keys;                        /* PoolWatchMaxKeys */
     int warmup;                          /* PoolWatchWarmup */
     int trace;                           /* PoolWatchTrace */
+    pw_keyhost_t host; /* this server's name, for keys (post_config) */
 } pw_config_t;
 
 #define PW_DEFAULT_SAMPLE_EVERY 4
@@ -54,11 +59,13 @@ const pw_config_t *pw_effective_config(void);
 
 /* What a connection carries for us (from c->pool, once per connection). */
 #define PW_STREAM_POINTS 32
+#define PW_STREAM_STEP   (256 * 1024)
 typedef struct pw_stream_t {
-    apr_uint64_t request; /* pw_conn_t.requests when it began */
     apr_uint64_t bytes;   /* response bytes so far */
     apr_uint64_t next_at; /* measure again at this many bytes */
     apr_uint32_t n, next, since_judge, warned;
+    apr_uint32_t verdict, points; /* the last judgement, 0: none yet */
+    apr_uint64_t per_mib;
     struct {
         double x, y; /* MiB sent, c->pool bytes */
     } pts[PW_STREAM_POINTS];
@@ -68,14 +75,16 @@ typedef struct pw_conn_t {
     apr_uint64_t requests;   /* ended on this connection */
     apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
     apr_uint32_t grew_hash;  /* key hash of the last request that grew it */
-    request_rec *cur_r;      /* the request being served, or NULL */
     pw_stream_t stream;
 } pw_conn_t;
 
 /* mod_poolwatch_stream.c: c->pool growth during one long response */
 void pw_stream_register(void);
 void pw_stream_add_filter(conn_rec *c, pw_conn_t *pc);
-int pw_stream_post_read_request(request_rec *r);
+/* At the end of a request whose response passed PW_STREAM_STEP bytes:
+ * hands a stream verdict to its key (rec may be NULL), names the request
+ * if PW00040 was logged, and starts counting the next response. */
+void pw_stream_end(request_rec *r, pw_conn_t *pc, pw_keyrec_t *rec);
 
 /* mod_poolwatch_sample.c: lifecycle hooks */
 int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -87,6 +96,12 @@ int pw_sample_log_transaction(request_rec *r);
 /* The key of a request as configured (PoolWatchKey), built into buf
  * (PW_KEY_MAX bytes); returns its hash. */
 apr_uint32_t pw_request_key(request_rec *r, char *buf);
+
+/* The same key for the per-request path: returns 1 and fills kp and
+ * *hash when the key can be looked up by its parts (pw_key_parts), else
+ * builds it into buf and returns 0. */
+int pw_request_key_fast(request_rec *r, pw_keyparts_t *kp, char *buf,
+                        apr_uint32_t *hash);
 
 /* Samples the calling child now (the handler does this before it renders,
  * so a reader sees its own child as of this moment). */
@@ -118,10 +133,11 @@ apr_size_t pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                                  apr_uint32_t max_keys);
 /* Frees what pw_verdict_child_init() allocated (pconf cleanup). */
 void pw_verdict_child_exit(void);
-void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
-                      int conn_measured, apr_int64_t conn_growth);
-/* The key's table entry, or NULL when the table is full. */
-pw_keyrec_t *pw_verdict_key(request_rec *r);
+/* Counts a request of the key (kp when non-NULL, else key); returns its table entry, or NULL when the
+ * table is full or verdicts are off. */
+pw_keyrec_t *pw_verdict_count(const pw_keyparts_t *kp, const char *key,
+                              apr_uint32_t hash, apr_uint64_t n,
+                              int conn_measured, apr_int64_t conn_growth);
 /* Closes an interval; the caller samples and holds the slot's seqlock. */
 void pw_verdict_sample(const pw_verdict_sample_t *in);
 /* Forgets every key, series and verdict of this child (sampler thread,

@@ -48,6 +48,7 @@ typedef struct pw_keyrec_t {
     volatile apr_uint32_t ready; /* key text complete */
     volatile apr_uint32_t gen;   /* bumped at every claim */
     apr_uint32_t warned;         /* the leak warning was logged */
+    apr_uint64_t hash64;         /* pw_key_hash64() of key, set before ready */
     char key[PW_KEY_MAX];
 
     /* atomics, bumped by request threads */
@@ -92,13 +93,57 @@ typedef enum {
 apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
                          const char *path, const char *query, const char *alt);
 
-/* The hash of a key's text: never 0 (free) or 1 (evicted). */
+/* The 64-bit hash of a key's text. The text is hashed as its parts (up to
+ * the first space, to the second, the rest), so that pw_key_parts() gets
+ * the same hash without building the text. Seeded: pw_key_seed(). */
+apr_uint64_t pw_key_hash64(const char *key, apr_size_t len);
+
+/* Its short form, the table's probe and claim word: never 0 (free) or 1
+ * (evicted). */
 apr_uint32_t pw_key_hash(const char *key, apr_size_t len);
+
+/* Sets the seed of every hash above (once, before any key is hashed: the
+ * parent's post_config, so that children agree). A seed unknown outside
+ * the server keeps clients from choosing URLs whose hashes collide. */
+void pw_key_seed(apr_uint64_t seed);
+
+/* A server's host name, measured once (per-request keys reuse it). */
+typedef struct pw_keyhost_t {
+    const char *name;
+    apr_size_t len;
+    apr_uint64_t hash;
+    int plain; /* non-empty, short, no space or control byte */
+} pw_keyhost_t;
+
+void pw_key_host(pw_keyhost_t *kh, const char *host);
+
+/* A default key ("METHOD HOST PATH") given by its parts, not built. */
+typedef struct pw_keyparts_t {
+    const char *method, *path;
+    const pw_keyhost_t *host;
+    apr_size_t method_len, path_len, len;
+    apr_uint64_t hash64; /* pw_key_hash64() of the text */
+} pw_keyparts_t;
+
+/* The per-request fast path: fills kp and *hash, the hash pw_key_make()
+ * would return, and returns 1, when the key needs no "-", no replaced
+ * byte and no cut; else returns 0 and the caller uses pw_key_make(). The
+ * strings must outlive kp. */
+int pw_key_parts(pw_keyparts_t *kp, const char *method,
+                 const pw_keyhost_t *host, const char *path,
+                 apr_uint32_t *hash);
 
 /* Finds or claims the entry for key in recs[0..n). NULL when the table is
  * full (the caller counts it). Safe from any thread of the owning child. */
 pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
                         apr_uint32_t hash);
+
+/* pw_key_get() for a key given by pw_key_parts(): the text is built only
+ * when the key is new. An entry is the key's when its 64-bit hash is the
+ * key's: like pg_stat_statements' query ids, without comparing texts (two
+ * of a child's keys share one with odds of about keys^2 / 2^65). */
+pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs, apr_uint32_t n,
+                              const pw_keyparts_t *kp, apr_uint32_t hash);
 
 /* Frees an entry (sampler thread only): readers see it gone, and a request
  * thread still holding it counts into whatever claims it next. */

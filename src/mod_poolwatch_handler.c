@@ -198,17 +198,15 @@ static int has_child(const pw_snapshot_t *snap, apr_uint32_t pid)
     return 0;
 }
 
-int pw_handler(request_rec *r)
+/* Serves /poolwatch. Not inlined: every request passes pw_handler(), and
+ * this frame is large. */
+static int __attribute__((noinline)) serve(request_rec *r)
 {
     pw_query_t q;
     pw_snapshot_t snap;
     const char *err;
     emit_ctx_t e;
     pw_out_t out;
-
-    if (r->handler == NULL || strcmp(r->handler, "poolwatch")) {
-        return DECLINED;
-    }
     /* the Allow header of a 405 is made from allowed_methods */
     r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
@@ -281,6 +279,15 @@ int pw_handler(request_rec *r)
         }
     }
     return finish(r, e.bb);
+}
+
+int pw_handler(request_rec *r)
+{
+    if (r->handler == NULL || r->handler[0] != 'p' ||
+        strcmp(r->handler, "poolwatch")) {
+        return DECLINED;
+    }
+    return serve(r);
 }
 
 static void emit_rwrite(void *baton, const char *data, apr_size_t len)

@@ -190,6 +190,8 @@ int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
 {
     apr_pool_t *keep = s->process->pool;
+    server_rec *sv;
+    apr_uint64_t seed;
     apr_uint32_t nslots;
     apr_size_t need;
     const char *why;
@@ -201,6 +203,18 @@ int pw_sample_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* the first pass only checks the config; pconf is cleared after it */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
+    }
+    /* a seed per generation, then each server's name hashed with it: keys
+     * are hashed on every request, from these */
+    if (apr_generate_random_bytes((unsigned char *)&seed, sizeof(seed)) ==
+        APR_SUCCESS) {
+        pw_key_seed(seed);
+    }
+    for (sv = s; sv; sv = sv->next) {
+        pw_config_t *sc =
+            ap_get_module_config(sv->module_config, &poolwatch_module);
+
+        pw_key_host(&sc->host, sv->server_hostname);
     }
     generation = (apr_uint32_t)ap_state_query(AP_SQ_CONFIG_GEN);
     if (!eff.enabled) {
@@ -1018,6 +1032,9 @@ int pw_sample_log_transaction(request_rec *r)
     pw_child_t *ch = &child;
     conn_rec *c = r->connection;
     pw_conn_t *pc;
+    pw_keyrec_t *rec = NULL;
+    pw_keyparts_t kp;
+    int fast = 0;
     pw_pool_size_t sz;
     apr_uint64_t n;
     apr_int64_t growth = 0;
@@ -1033,44 +1050,48 @@ int pw_sample_log_transaction(request_rec *r)
     /* readers of /poolwatch are not traffic: as a key they would share
      * every interval with the key being watched and take part of its
      * growth in the regression */
-    reader = r->handler && !strcmp(r->handler, "poolwatch");
+    reader =
+        r->handler && r->handler[0] == 'p' && !strcmp(r->handler, "poolwatch");
     if (!reader) {
-        hash = pw_request_key(r, key);
+        fast = pw_request_key_fast(r, &kp, key, &hash);
     }
     if (c->master) {
         /* HTTP/2 streams: their pools belong to h2, count the key only */
         if (!reader) {
-            pw_verdict_count(key, hash, n, 0, 0);
+            pw_verdict_count(fast ? &kp : NULL, key, hash, n, 0, 0);
         }
         return DECLINED;
     }
     pc = ap_get_module_config(c->conn_config, &poolwatch_module);
-    if (pc) {
+    /* this thread runs the connection: its pool is ours to read */
+    if (pc && ch->walk != PW_WALK_OFF &&
+        pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
+        if (++pc->requests >= 2) {
+            apr_int64_t g = (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
+
+            /* a key's first growth on a connection may be set-up: count
+             * from its second growth on. Keyed, so that other URLs served
+             * in between change nothing */
+            measured = 1;
+            if (g > 0 && pc->grew_hash != hash) {
+                pc->grew_hash = hash;
+            } else {
+                growth = g;
+            }
+        }
+        pc->last_bytes = sz.bytes;
+    } else if (pc) {
         pc->requests++;
     }
-    /* this thread runs the connection: its pool is ours to read */
-    if (ch->walk != PW_WALK_OFF && pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
-        if (pc) {
-            if (pc->requests >= 2) {
-                apr_int64_t g =
-                    (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
-
-                /* a key's first growth on a connection may be set-up:
-                 * count from its second growth on. Keyed, so that other
-                 * URLs served in between change nothing */
-                measured = 1;
-                if (g > 0 && pc->grew_hash != hash) {
-                    pc->grew_hash = hash;
-                    growth = 0;
-                } else {
-                    growth = g;
-                }
-            }
-            pc->last_bytes = sz.bytes;
-        }
-    }
     if (!reader) {
-        pw_verdict_count(key, hash, n, measured, growth);
+        rec =
+            pw_verdict_count(fast ? &kp : NULL, key, hash, n, measured, growth);
+    }
+    if (pc && pc->stream.bytes >= PW_STREAM_STEP) {
+        pw_stream_end(r, pc, rec); /* a long response: rare */
+    }
+    if (pc) {
+        pc->stream.bytes = 0; /* the next response starts */
     }
     if (!sample_due(ch, n)) {
         return DECLINED;

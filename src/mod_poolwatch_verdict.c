@@ -140,30 +140,39 @@ apr_uint32_t pw_request_key(request_rec *r, char *buf)
         r->parsed_uri.path ? r->parsed_uri.path : r->uri, query, alt);
 }
 
-pw_keyrec_t *pw_verdict_key(request_rec *r)
+int pw_request_key_fast(request_rec *r, pw_keyparts_t *kp, char *buf,
+                        apr_uint32_t *hash)
 {
-    apr_uint32_t hash;
-    char key[PW_KEY_MAX];
+    const pw_config_t *sc;
 
-    if (!vd.active) {
-        return NULL;
+    if (pw_effective_config()->key_by == PW_KEYBY_PATH && r->server) {
+        sc = ap_get_module_config(r->server->module_config, &poolwatch_module);
+        /* the name measured in post_config, unless a module changed it */
+        if (sc->host.name == r->server->server_hostname &&
+            pw_key_parts(kp, r->method, &sc->host,
+                         r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                         hash)) {
+            return 1;
+        }
     }
-    hash = pw_request_key(r, key);
-    return pw_key_get(vd.keys, vd.nkeys, key, hash);
+    *hash = pw_request_key(r, buf);
+    return 0;
 }
 
-void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
-                      int conn_measured, apr_int64_t conn_growth)
+pw_keyrec_t *pw_verdict_count(const pw_keyparts_t *kp, const char *key,
+                              apr_uint32_t hash, apr_uint64_t n,
+                              int conn_measured, apr_int64_t conn_growth)
 {
     pw_keyrec_t *rec;
 
     if (!vd.active) {
-        return;
+        return NULL;
     }
-    rec = pw_key_get(vd.keys, vd.nkeys, key, hash);
+    rec = kp ? pw_key_get_parts(vd.keys, vd.nkeys, kp, hash)
+             : pw_key_get(vd.keys, vd.nkeys, key, hash);
     if (rec == NULL) {
         apr_atomic_inc64(&vd.me->keys_overflow);
-        return;
+        return NULL;
     }
     /* compiler atomics, not apr_atomic_*(): this runs per request, and
      * the libapr calls cost more than the operations */
@@ -176,6 +185,7 @@ void pw_verdict_count(const char *key, apr_uint32_t hash, apr_uint64_t n,
     /* last, and released: the sampler reads requests first, then the
      * conn figures */
     __atomic_add_fetch(&rec->requests, 1, __ATOMIC_RELEASE);
+    return rec;
 }
 
 /* Id of a pool path in the names table (interned, oldest replaced). */

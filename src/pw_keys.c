@@ -52,8 +52,14 @@ static apr_size_t append(char *buf, apr_size_t len, const char *src)
 #define PW_ONES  0x0101010101010101ull
 #define PW_HIGHS 0x8080808080808080ull
 
-/* Nonzero when a byte of x is below 0x20 or is 0x7f (SWAR: the borrow of
- * a subtraction reaches a byte's top bit only where that byte was small). */
+static apr_uint64_t seed = 0x243f6a8885a308d3ull;
+
+void pw_key_seed(apr_uint64_t s)
+{
+    seed = s;
+}
+
+/* Non-zero when a byte of x is a control byte (< 0x20 or 0x7f). */
 static APR_INLINE apr_uint64_t has_control(apr_uint64_t x)
 {
     apr_uint64_t del = x ^ (0x7f * PW_ONES);
@@ -62,24 +68,155 @@ static APR_INLINE apr_uint64_t has_control(apr_uint64_t x)
            ((del - PW_ONES) & ~del & PW_HIGHS);
 }
 
+/* Non-zero when a byte of x is a space. */
+static APR_INLINE apr_uint64_t has_space(apr_uint64_t x)
+{
+    apr_uint64_t sp = x ^ (0x20 * PW_ONES);
+
+    return (sp - PW_ONES) & ~sp & PW_HIGHS;
+}
+
 static APR_INLINE apr_uint64_t mix(apr_uint64_t h, apr_uint64_t w)
 {
     h = (h ^ w) * 0x9e3779b97f4a7c15ull;
     return h ^ (h >> 29);
 }
 
-static apr_uint32_t finish(apr_uint64_t h, apr_size_t len)
+static APR_INLINE apr_uint64_t finish(apr_uint64_t h, apr_size_t len)
 {
-    apr_uint32_t v;
-
     h = mix(h, (apr_uint64_t)len);
-    h *= 0xff51afd7ed558ccdull;
-    v = (apr_uint32_t)(h ^ (h >> 32));
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static APR_INLINE apr_uint32_t fold(apr_uint64_t h)
+{
+    apr_uint32_t v = (apr_uint32_t)(h ^ (h >> 32));
+
     return v > PW_KEY_TOMB ? v : v + 2; /* 0 is free, 1 a tombstone */
 }
 
-/* Replaces bytes that would make a key hard to read or log, in the n
- * bytes at s. */
+/* The last 1..7 bytes of a part, zero-padded: fixed-size loads, no byte
+ * loop and no memcpy call. */
+static APR_INLINE apr_uint64_t load_tail(const char *p, apr_size_t n)
+{
+    apr_uint64_t w = 0;
+    apr_uint32_t v4;
+    apr_uint16_t v2;
+    apr_size_t at = 0;
+
+    if (n & 4) {
+        memcpy(&v4, p, 4);
+        w = v4;
+        at = 4;
+    }
+    if (n & 2) {
+        memcpy(&v2, p + at, 2);
+        w |= (apr_uint64_t)v2 << (8 * at);
+        at += 2;
+    }
+    if (n & 1) {
+        w |= (apr_uint64_t)(unsigned char)p[at] << (8 * at);
+    }
+    return w;
+}
+
+/* h mixed with the words of a part, then its zero-padded rest. */
+static APR_INLINE apr_uint64_t hash_part(apr_uint64_t h, const char *p,
+                                         apr_size_t len)
+{
+    apr_uint64_t w;
+    apr_size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = mix(h, w);
+    }
+    if (i < len) {
+        h = mix(h, load_tail(p + i, len - i));
+    }
+    return h;
+}
+
+/* Whether a part has a control byte or, with nospace, a space: such a key
+ * is built by pw_key_make(), which replaces them and splits at spaces. */
+static int part_unclean(const char *p, apr_size_t len, int nospace)
+{
+    apr_uint64_t w, seen = 0;
+    apr_size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        seen |= has_control(w) | (nospace ? has_space(w) : 0);
+    }
+    if (i < len) {
+        /* the padding counts as letters, neither control nor space */
+        w = load_tail(p + i, len - i) | ((0x41 * PW_ONES) << (8 * (len - i)));
+        seen |= has_control(w) | (nospace ? has_space(w) : 0);
+    }
+    return seen != 0;
+}
+
+/* A key "M H P" hashes as M's words, H's hash (a server's, computed once:
+ * pw_key_host), P's words, and the length. */
+apr_uint64_t pw_key_hash64(const char *key, apr_size_t len)
+{
+    const char *sp1 = memchr(key, ' ', len), *sp2 = NULL;
+    apr_size_t ml = sp1 ? (apr_size_t)(sp1 - key) : len, hl = 0, pl = 0;
+    apr_uint64_t h;
+
+    if (sp1) {
+        const char *host = sp1 + 1;
+
+        sp2 = memchr(host, ' ', len - ml - 1);
+        hl = sp2 ? (apr_size_t)(sp2 - host) : len - ml - 1;
+        pl = sp2 ? len - ml - 1 - hl - 1 : 0;
+    }
+    h = hash_part(seed, key, ml);
+    h = mix(h, hash_part(seed, sp1 ? sp1 + 1 : key, hl));
+    h = hash_part(h, sp2 ? sp2 + 1 : key, pl);
+    return finish(h, len);
+}
+
+apr_uint32_t pw_key_hash(const char *key, apr_size_t len)
+{
+    return fold(pw_key_hash64(key, len));
+}
+
+void pw_key_host(pw_keyhost_t *kh, const char *host)
+{
+    kh->name = host;
+    kh->len = host ? strlen(host) : 0;
+    kh->hash = hash_part(seed, host, kh->len);
+    kh->plain = kh->len > 0 && kh->len < PW_KEY_MAX / 2 &&
+                !part_unclean(host, kh->len, 1);
+}
+
+int pw_key_parts(pw_keyparts_t *kp, const char *method,
+                 const pw_keyhost_t *host, const char *path, apr_uint32_t *hash)
+{
+    if (method == NULL || path == NULL || !host->plain) {
+        return 0;
+    }
+    kp->method = method;
+    kp->method_len = strlen(method);
+    kp->host = host;
+    kp->path = path;
+    kp->path_len = strlen(path);
+    kp->len = kp->method_len + 1 + host->len + 1 + kp->path_len;
+    if (kp->method_len == 0 || kp->path_len == 0 || kp->len > PW_KEY_MAX - 1) {
+        return 0; /* "-" or cut: pw_key_make */
+    }
+    /* control bytes and spaces are looked for only when the key is new
+     * (pw_key_get_parts): no entry's text holds them, so such a key never
+     * matches one by its parts */
+    kp->hash64 = finish(
+        hash_part(mix(hash_part(seed, method, kp->method_len), host->hash),
+                  path, kp->path_len),
+        kp->len);
+    *hash = fold(kp->hash64);
+    return 1;
+}
+
 static void sanitize(char *s, apr_size_t n)
 {
     apr_size_t i;
@@ -93,48 +230,6 @@ static void sanitize(char *s, apr_size_t n)
     }
 }
 
-/* Sanitizes buf[0..len) and hashes it eight bytes at a time: the same
- * text always gives the same hash (pw_key_hash). */
-static apr_uint32_t sanitize_hash(char *buf, apr_size_t len)
-{
-    apr_uint64_t h = 0x243f6a8885a308d3ull, w;
-    apr_size_t i;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&w, buf + i, 8);
-        if (has_control(w)) {
-            sanitize(buf + i, 8);
-            memcpy(&w, buf + i, 8);
-        }
-        h = mix(h, w);
-    }
-    if (i < len) {
-        w = 0;
-        sanitize(buf + i, len - i);
-        memcpy(&w, buf + i, len - i);
-        h = mix(h, w);
-    }
-    return finish(h, len);
-}
-
-apr_uint32_t pw_key_hash(const char *key, apr_size_t len)
-{
-    apr_uint64_t h = 0x243f6a8885a308d3ull, w;
-    apr_size_t i;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&w, key + i, 8);
-        h = mix(h, w);
-    }
-    if (i < len) {
-        w = 0;
-        memcpy(&w, key + i, len - i);
-        h = mix(h, w);
-    }
-    return finish(h, len);
-}
-
-/* A separator byte, if there is room. */
 static APR_INLINE apr_size_t put_char(char *buf, apr_size_t len, char c)
 {
     if (len < PW_KEY_MAX - 1) {
@@ -163,7 +258,22 @@ apr_uint32_t pw_key_make(char *buf, const char *method, const char *host,
         }
     }
     buf[len] = '\0';
-    return sanitize_hash(buf, len);
+    sanitize(buf, len);
+    return pw_key_hash(buf, len);
+}
+
+static void write_parts(char *key, const pw_keyparts_t *kp)
+{
+    char *at = key;
+
+    memcpy(at, kp->method, kp->method_len);
+    at += kp->method_len;
+    *at++ = ' ';
+    memcpy(at, kp->host->name, kp->host->len);
+    at += kp->host->len;
+    *at++ = ' ';
+    memcpy(at, kp->path, kp->path_len);
+    at[kp->path_len] = '\0';
 }
 
 static void wait_ready(pw_keyrec_t *r, apr_uint32_t h)
@@ -187,20 +297,36 @@ static void wait_ready(pw_keyrec_t *r, apr_uint32_t h)
     }
 }
 
+/* A key as text, or as parts (kp non-NULL). */
 static pw_keyrec_t *claim(pw_keyrec_t *r, apr_uint32_t was, const char *key,
-                          apr_uint32_t hash)
+                          const pw_keyparts_t *kp, apr_uint32_t hash)
 {
     if (apr_atomic_cas32(&r->hash, hash, was) != was) {
         return NULL;
     }
-    apr_cpystrn(r->key, key, sizeof(r->key));
+    if (kp) {
+        write_parts(r->key, kp);
+        r->hash64 = kp->hash64;
+    } else {
+        apr_cpystrn(r->key, key, sizeof(r->key));
+        r->hash64 = pw_key_hash64(r->key, strlen(r->key));
+    }
     apr_atomic_inc32(&r->gen);
     apr_atomic_set32(&r->ready, 1);
     return r;
 }
 
-pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
-                        apr_uint32_t hash)
+static pw_keyrec_t *get_unclean(pw_keyrec_t *recs, apr_uint32_t n,
+                                const pw_keyparts_t *kp);
+
+static int parts_unclean(const pw_keyparts_t *kp)
+{
+    return part_unclean(kp->method, kp->method_len, 1) ||
+           part_unclean(kp->path, kp->path_len, 0);
+}
+
+static pw_keyrec_t *get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
+                        const pw_keyparts_t *kp, apr_uint32_t hash)
 {
     apr_uint32_t i, start, round;
 
@@ -214,7 +340,8 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
 
         for (i = 0; i < n; i++) {
             pw_keyrec_t *r = &recs[(start + i) % n];
-            apr_uint32_t h = apr_atomic_read32(&r->hash);
+            /* not apr_atomic_read32(): a library call, per request */
+            apr_uint32_t h = __atomic_load_n(&r->hash, __ATOMIC_ACQUIRE);
 
             if (h == PW_KEY_TOMB) {
                 if (tomb == NULL) {
@@ -224,8 +351,11 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
             }
             if (h == 0) {
                 /* the end of the chain: the key is not in the table */
-                got = tomb ? claim(tomb, PW_KEY_TOMB, key, hash)
-                           : claim(r, 0, key, hash);
+                if (kp && parts_unclean(kp)) {
+                    return get_unclean(recs, n, kp);
+                }
+                got = tomb ? claim(tomb, PW_KEY_TOMB, key, kp, hash)
+                           : claim(r, 0, key, kp, hash);
                 if (got) {
                     return got;
                 }
@@ -239,15 +369,21 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
                  * or claimed a second entry for the key). So spin, then
                  * yield to it for at most PW_KEY_WAIT; stop early if the
                  * entry is evicted meanwhile (its hash changes). */
-                wait_ready(r, h);
-                if (apr_atomic_read32(&r->ready) && !strcmp(r->key, key)) {
+                if (!__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE)) {
+                    wait_ready(r, h);
+                }
+                if (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
+                    (kp ? r->hash64 == kp->hash64 : !strcmp(r->key, key))) {
                     return r;
                 }
             }
         }
         if (i == n && tomb) {
             /* no free entry left, but an evicted one */
-            if ((got = claim(tomb, PW_KEY_TOMB, key, hash)) != NULL) {
+            if (kp && parts_unclean(kp)) {
+                return get_unclean(recs, n, kp);
+            }
+            if ((got = claim(tomb, PW_KEY_TOMB, key, kp, hash)) != NULL) {
                 return got;
             }
         } else if (i == n) {
@@ -255,6 +391,44 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
         }
     }
     return NULL;
+}
+
+pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
+                        apr_uint32_t hash)
+{
+    return get(recs, n, key, NULL, hash);
+}
+
+pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs, apr_uint32_t n,
+                              const pw_keyparts_t *kp, apr_uint32_t hash)
+{
+    pw_keyrec_t *r;
+
+    if (n == 0) {
+        return NULL;
+    }
+    /* most requests find their key at its first place */
+    r = &recs[hash % n];
+    if (__atomic_load_n(&r->hash, __ATOMIC_ACQUIRE) == hash &&
+        __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
+        r->hash64 == kp->hash64) {
+        return r;
+    }
+    return get(recs, n, NULL, kp, hash);
+}
+
+/* A new key whose parts hold bytes pw_key_make() replaces, or a method
+ * with a space: its entry is found by the text pw_key_make() builds. */
+static pw_keyrec_t *get_unclean(pw_keyrec_t *recs, apr_uint32_t n,
+                                const pw_keyparts_t *kp)
+{
+    char text[PW_KEY_MAX];
+    apr_uint32_t hash;
+
+    write_parts(text, kp); /* what pw_key_make() would build */
+    sanitize(text, kp->len);
+    hash = pw_key_hash(text, kp->len);
+    return get(recs, n, text, NULL, hash);
 }
 
 void pw_key_evict(pw_keyrec_t *rec)

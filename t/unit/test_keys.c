@@ -644,6 +644,172 @@ START_TEST(test_threads_claim_and_count)
 }
 END_TEST
 
+/* ---- pw_key_parts: the per-request path ---------------------------- */
+
+/* Parts that take the fast path give the hash and, once claimed, the text
+ * pw_key_make() gives; the others are refused, for pw_key_make(). */
+static const struct {
+    const char *method, *host, *path;
+    int fast;
+} parts[] = {
+    {"GET", "example.com", "/index.html", 1},
+    {"GET", "h", "/", 1},
+    {"HEAD", "127.0.0.1", "/small.txt", 1},
+    {"PROPFIND", "h", "/a/b/c/d/e/f/g/h/i/j", 1}, /* whole words */
+    {"GET", "h", "/a b", 1},                      /* a space in the path */
+    {"GET", "h", "/caf\xc3\xa9", 1},
+    {"GET", "h", "/a\x01", 1}, /* replaced: only when new (see below) */
+    {"GET", "", "/p", 0},      /* "-" */
+    {"GET", "h", "", 0},
+    {"", "h", "/p", 0},
+    {NULL, "h", "/p", 0},
+    {"GET", "h", NULL, 0},
+    {"GET", "a b", "/p", 0}, /* a host with a space */
+    {"GET", "h\x01", "/p", 0},
+};
+
+START_TEST(test_parts_hash_is_make_hash)
+{
+    pw_keyhost_t host;
+    pw_keyparts_t kp;
+    char buf[PW_KEY_MAX];
+    apr_uint32_t h = 0, want;
+    int fast;
+
+    pw_key_host(&host, parts[_i].host);
+    fast = pw_key_parts(&kp, parts[_i].method, &host, parts[_i].path, &h);
+    ck_assert_int_eq(fast, parts[_i].fast);
+    if (!fast) {
+        return;
+    }
+    want = pw_key_make(buf, parts[_i].method, parts[_i].host, parts[_i].path,
+                       NULL, NULL);
+    ck_assert_uint_eq(kp.len, strlen(buf));
+    if (strchr(parts[_i].path, '\x01') == NULL) {
+        ck_assert_uint_eq(h, want);
+        ck_assert(kp.hash64 == pw_key_hash64(buf, strlen(buf)));
+    }
+}
+END_TEST
+
+/* A key found by its parts is the entry its text finds, and back. */
+START_TEST(test_parts_and_text_share_entries)
+{
+    pw_keyrec_t recs[NREC];
+    pw_keyhost_t host;
+    pw_keyparts_t kp;
+    char buf[PW_KEY_MAX];
+    apr_uint32_t h, ht;
+    pw_keyrec_t *a, *b;
+
+    memset(recs, 0, sizeof(recs));
+    pw_key_host(&host, "example.com");
+
+    /* claimed by parts, found by text */
+    ck_assert(pw_key_parts(&kp, "GET", &host, "/one", &h));
+    a = pw_key_get_parts(recs, NREC, &kp, h);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->key, "GET example.com /one");
+    ht = pw_key_make(buf, "GET", "example.com", "/one", NULL, NULL);
+    ck_assert_ptr_eq(pw_key_get(recs, NREC, buf, ht), a);
+    ck_assert_ptr_eq(pw_key_get_parts(recs, NREC, &kp, h), a);
+
+    /* claimed by text, found by parts */
+    ht = pw_key_make(buf, "POST", "example.com", "/two", NULL, NULL);
+    b = pw_key_get(recs, NREC, buf, ht);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    ck_assert(pw_key_parts(&kp, "POST", &host, "/two", &h));
+    ck_assert_ptr_eq(pw_key_get_parts(recs, NREC, &kp, h), b);
+
+    /* another path is another entry */
+    ck_assert(pw_key_parts(&kp, "POST", &host, "/two/", &h));
+    ck_assert_ptr_ne(pw_key_get_parts(recs, NREC, &kp, h), b);
+}
+END_TEST
+
+/* Control bytes from the client are replaced in the entry's text, as by
+ * pw_key_make(): the raw key and its replaced text share one entry, and
+ * the raw bytes never reach the table. */
+START_TEST(test_parts_unclean_key)
+{
+    pw_keyrec_t recs[NREC];
+    pw_keyhost_t host;
+    pw_keyparts_t kp;
+    char buf[PW_KEY_MAX];
+    apr_uint32_t h, ht;
+    pw_keyrec_t *a;
+    unsigned int i, used = 0;
+
+    memset(recs, 0, sizeof(recs));
+    pw_key_host(&host, "h");
+    ck_assert(pw_key_parts(&kp, "GET", &host, "/a\tb\x7f", &h));
+    a = pw_key_get_parts(recs, NREC, &kp, h);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->key, "GET h /a?b?");
+    ck_assert_ptr_eq(pw_key_get_parts(recs, NREC, &kp, h), a);
+    ht = pw_key_make(buf, "GET", "h", "/a\tb\x7f", NULL, NULL);
+    ck_assert_ptr_eq(pw_key_get(recs, NREC, buf, ht), a);
+    for (i = 0; i < NREC; i++) {
+        used += recs[i].hash > 1;
+    }
+    ck_assert_uint_eq(used, 1);
+
+    /* a method with a space: split as its text would be */
+    ck_assert(pw_key_parts(&kp, "GE T", &host, "/p", &h));
+    a = pw_key_get_parts(recs, NREC, &kp, h);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(a->key, "GE T h /p");
+    ht = pw_key_make(buf, "GE T", "h", "/p", NULL, NULL);
+    ck_assert_ptr_eq(pw_key_get(recs, NREC, buf, ht), a);
+}
+END_TEST
+
+/* Long keys are cut by pw_key_make(): the parts path refuses them, and
+ * every length up to the cut is taken and agrees. */
+START_TEST(test_parts_lengths)
+{
+    pw_keyhost_t host;
+    pw_keyparts_t kp;
+    char path[2 * PW_KEY_MAX], buf[PW_KEY_MAX];
+    apr_uint32_t h;
+    apr_size_t len;
+
+    pw_key_host(&host, "h");
+    for (len = 1; len < sizeof(path) - 1; len++) {
+        int fast;
+
+        memset(path, 'p', len);
+        path[0] = '/';
+        path[len] = '\0';
+        fast = pw_key_parts(&kp, "GET", &host, path, &h);
+        ck_assert_int_eq(fast, 6 + len <= PW_KEY_MAX - 1);
+        if (fast) {
+            ck_assert_uint_eq(h,
+                              pw_key_make(buf, "GET", "h", path, NULL, NULL));
+        }
+    }
+}
+END_TEST
+
+/* The seed changes every hash, and the host must be measured after it. */
+START_TEST(test_seed)
+{
+    pw_keyhost_t host;
+    pw_keyparts_t kp;
+    apr_uint64_t before = pw_key_hash64("GET h /p", 8), after;
+    apr_uint32_t h;
+
+    pw_key_seed(0x1234567887654321ull);
+    after = pw_key_hash64("GET h /p", 8);
+    ck_assert(before != after);
+    pw_key_host(&host, "h");
+    ck_assert(pw_key_parts(&kp, "GET", &host, "/p", &h));
+    ck_assert(kp.hash64 == after);
+    pw_key_seed(0x243f6a8885a308d3ull); /* the default, for other tests */
+}
+END_TEST
+
 Suite *pw_keys_suite(void)
 {
     Suite *s = suite_create("pw_keys");
@@ -655,6 +821,15 @@ Suite *pw_keys_suite(void)
     tcase_add_test(tc, test_make_hash);
     tcase_add_test(tc, test_hash_spread);
     tcase_add_test(tc, test_signal_names);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parts");
+    tcase_add_loop_test(tc, test_parts_hash_is_make_hash, 0,
+                        sizeof(parts) / sizeof(parts[0]));
+    tcase_add_test(tc, test_parts_and_text_share_entries);
+    tcase_add_test(tc, test_parts_unclean_key);
+    tcase_add_test(tc, test_parts_lengths);
+    tcase_add_test(tc, test_seed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("table");
