@@ -97,11 +97,6 @@ int pw_sample_log_transaction(request_rec *r);
  * (PW_KEY_MAX bytes); returns its hash. */
 apr_uint32_t pw_request_key(request_rec *r, char *buf);
 
-/* The same key for the per-request path: returns 1 and fills kp and
- * *hash when the key can be looked up by its parts (pw_key_parts), else
- * builds it into buf and returns 0. */
-int pw_request_key_fast(request_rec *r, pw_keyparts_t *kp, char *buf,
-                        apr_uint32_t *hash);
 
 /* Samples the calling child now (the handler does this before it renders,
  * so a reader sees its own child as of this moment). */

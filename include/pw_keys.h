@@ -18,6 +18,8 @@
 #ifndef PW_KEYS_H
 #define PW_KEYS_H
 
+#include <string.h>
+
 #include <apr.h>
 #include <apr_errno.h>
 
@@ -125,25 +127,132 @@ typedef struct pw_keyparts_t {
     apr_uint64_t hash64; /* pw_key_hash64() of the text */
 } pw_keyparts_t;
 
-/* The per-request fast path: fills kp and *hash, the hash pw_key_make()
- * would return, and returns 1, when the key needs no "-", no replaced
- * byte and no cut; else returns 0 and the caller uses pw_key_make(). The
- * strings must outlive kp. */
-int pw_key_parts(pw_keyparts_t *kp, const char *method,
-                 const pw_keyhost_t *host, const char *path,
-                 apr_uint32_t *hash);
+/* The per-request path, inline: the request hook calls it once per
+ * request, and a call into pw_keys.c cost as much as the hashing. */
+extern apr_uint64_t pw_key_seed_; /* pw_key_seed() */
+
+static APR_INLINE apr_uint64_t pw_kh_mix(apr_uint64_t h, apr_uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+static APR_INLINE apr_uint64_t pw_kh_finish(apr_uint64_t h, apr_size_t len)
+{
+    return pw_kh_mix(h, (apr_uint64_t)len) * 0xff51afd7ed558ccdull;
+}
+
+/* The table's word: never 0 (free) or 1 (evicted). */
+static APR_INLINE apr_uint32_t pw_kh_fold(apr_uint64_t h)
+{
+    apr_uint32_t v = (apr_uint32_t)(h ^ (h >> 32));
+
+    return v > 1 ? v : v + 2;
+}
+
+/* The last 1..7 bytes of a part, zero-padded: fixed-size loads, no byte
+ * loop and no memcpy call. */
+static APR_INLINE apr_uint64_t pw_kh_tail(const char *p, apr_size_t n)
+{
+    apr_uint64_t w = 0;
+    apr_uint32_t v4;
+    apr_uint16_t v2;
+    apr_size_t at = 0;
+
+    if (n & 4) {
+        memcpy(&v4, p, 4);
+        w = v4;
+        at = 4;
+    }
+    if (n & 2) {
+        memcpy(&v2, p + at, 2);
+        w |= (apr_uint64_t)v2 << (8 * at);
+        at += 2;
+    }
+    if (n & 1) {
+        w |= (apr_uint64_t)(unsigned char)p[at] << (8 * at);
+    }
+    return w;
+}
+
+/* h mixed with the words of a part, then its zero-padded rest. */
+static APR_INLINE apr_uint64_t pw_kh_part(apr_uint64_t h, const char *p,
+                                          apr_size_t len)
+{
+    apr_uint64_t w;
+    apr_size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = pw_kh_mix(h, w);
+    }
+    if (i < len) {
+        h = pw_kh_mix(h, pw_kh_tail(p + i, len - i));
+    }
+    return h;
+}
+
+/* Fills kp and *hash, the hash pw_key_make() would return, and returns 1
+ * when the key needs no "-" and no cut; else returns 0 and the caller
+ * uses pw_key_make(). The strings must outlive kp. Control bytes and
+ * spaces are looked for only when the key is new (pw_key_get_parts): no
+ * entry's text holds them, so such a key never matches one by its parts. */
+static APR_INLINE int pw_key_parts(pw_keyparts_t *kp, const char *method,
+                                   const pw_keyhost_t *host, const char *path,
+                                   apr_uint32_t *hash)
+{
+    if (method == NULL || path == NULL || !host->plain) {
+        return 0;
+    }
+    kp->method = method;
+    kp->method_len = strlen(method);
+    kp->host = host;
+    kp->path = path;
+    kp->path_len = strlen(path);
+    kp->len = kp->method_len + 1 + host->len + 1 + kp->path_len;
+    if (kp->method_len == 0 || kp->path_len == 0 || kp->len > PW_KEY_MAX - 1) {
+        return 0;
+    }
+    kp->hash64 = pw_kh_finish(
+        pw_kh_part(pw_kh_mix(pw_kh_part(pw_key_seed_, method, kp->method_len),
+                             host->hash),
+                   path, kp->path_len),
+        kp->len);
+    *hash = pw_kh_fold(kp->hash64);
+    return 1;
+}
 
 /* Finds or claims the entry for key in recs[0..n). NULL when the table is
  * full (the caller counts it). Safe from any thread of the owning child. */
 pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
                         apr_uint32_t hash);
 
+pw_keyrec_t *pw_key_get_parts_slow(pw_keyrec_t *recs, apr_uint32_t n,
+                                   const pw_keyparts_t *kp, apr_uint32_t hash);
+
 /* pw_key_get() for a key given by pw_key_parts(): the text is built only
  * when the key is new. An entry is the key's when its 64-bit hash is the
  * key's: like pg_stat_statements' query ids, without comparing texts (two
- * of a child's keys share one with odds of about keys^2 / 2^65). */
-pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs, apr_uint32_t n,
-                              const pw_keyparts_t *kp, apr_uint32_t hash);
+ * of a child's keys share one with odds of about keys^2 / 2^65). Most
+ * requests find their key at its first place: that test is inline. */
+static APR_INLINE pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs,
+                                                apr_uint32_t n,
+                                                const pw_keyparts_t *kp,
+                                                apr_uint32_t hash)
+{
+    pw_keyrec_t *r;
+
+    if (n == 0) {
+        return NULL;
+    }
+    r = &recs[hash % n];
+    if (__atomic_load_n(&r->hash, __ATOMIC_ACQUIRE) == hash &&
+        __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
+        r->hash64 == kp->hash64) {
+        return r;
+    }
+    return pw_key_get_parts_slow(recs, n, kp, hash);
+}
 
 /* Frees an entry (sampler thread only): readers see it gone, and a request
  * thread still holding it counts into whatever claims it next. */

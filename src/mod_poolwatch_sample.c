@@ -1027,6 +1027,27 @@ static int sample_due(pw_child_t *ch, apr_uint64_t n)
                eff.sample_interval;
 }
 
+/* The request's key for counting: by its parts (pw_key_parts) when it
+ * can be, else built by pw_request_key() into buf. Returns 1 for parts. */
+static APR_INLINE int request_key(request_rec *r, pw_keyparts_t *kp,
+                                  char *buf, apr_uint32_t *hash)
+{
+    if (eff.key_by == PW_KEYBY_PATH && r->server) {
+        const pw_config_t *sc =
+            ap_get_module_config(r->server->module_config, &poolwatch_module);
+
+        /* the name hashed in post_config, unless a module changed it */
+        if (sc->host.name == r->server->server_hostname &&
+            pw_key_parts(kp, r->method, &sc->host,
+                         r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                         hash)) {
+            return 1;
+        }
+    }
+    *hash = pw_request_key(r, buf);
+    return 0;
+}
+
 int pw_sample_log_transaction(request_rec *r)
 {
     pw_child_t *ch = &child;
@@ -1053,7 +1074,7 @@ int pw_sample_log_transaction(request_rec *r)
     reader =
         r->handler && r->handler[0] == 'p' && !strcmp(r->handler, "poolwatch");
     if (!reader) {
-        fast = pw_request_key_fast(r, &kp, key, &hash);
+        fast = request_key(r, &kp, key, &hash);
     }
     if (c->master) {
         /* HTTP/2 streams: their pools belong to h2, count the key only */

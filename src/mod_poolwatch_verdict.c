@@ -140,25 +140,6 @@ apr_uint32_t pw_request_key(request_rec *r, char *buf)
         r->parsed_uri.path ? r->parsed_uri.path : r->uri, query, alt);
 }
 
-int pw_request_key_fast(request_rec *r, pw_keyparts_t *kp, char *buf,
-                        apr_uint32_t *hash)
-{
-    const pw_config_t *sc;
-
-    if (pw_effective_config()->key_by == PW_KEYBY_PATH && r->server) {
-        sc = ap_get_module_config(r->server->module_config, &poolwatch_module);
-        /* the name measured in post_config, unless a module changed it */
-        if (sc->host.name == r->server->server_hostname &&
-            pw_key_parts(kp, r->method, &sc->host,
-                         r->parsed_uri.path ? r->parsed_uri.path : r->uri,
-                         hash)) {
-            return 1;
-        }
-    }
-    *hash = pw_request_key(r, buf);
-    return 0;
-}
-
 pw_keyrec_t *pw_verdict_count(const pw_keyparts_t *kp, const char *key,
                               apr_uint32_t hash, apr_uint64_t n,
                               int conn_measured, apr_int64_t conn_growth)

@@ -52,12 +52,19 @@ static apr_size_t append(char *buf, apr_size_t len, const char *src)
 #define PW_ONES  0x0101010101010101ull
 #define PW_HIGHS 0x8080808080808080ull
 
-static apr_uint64_t seed = 0x243f6a8885a308d3ull;
+apr_uint64_t pw_key_seed_ = 0x243f6a8885a308d3ull;
 
 void pw_key_seed(apr_uint64_t s)
 {
-    seed = s;
+    pw_key_seed_ = s;
 }
+
+#define seed      pw_key_seed_
+#define mix       pw_kh_mix
+#define finish    pw_kh_finish
+#define fold      pw_kh_fold
+#define load_tail pw_kh_tail
+#define hash_part pw_kh_part
 
 /* Non-zero when a byte of x is a control byte (< 0x20 or 0x7f). */
 static APR_INLINE apr_uint64_t has_control(apr_uint64_t x)
@@ -74,67 +81,6 @@ static APR_INLINE apr_uint64_t has_space(apr_uint64_t x)
     apr_uint64_t sp = x ^ (0x20 * PW_ONES);
 
     return (sp - PW_ONES) & ~sp & PW_HIGHS;
-}
-
-static APR_INLINE apr_uint64_t mix(apr_uint64_t h, apr_uint64_t w)
-{
-    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 29);
-}
-
-static APR_INLINE apr_uint64_t finish(apr_uint64_t h, apr_size_t len)
-{
-    h = mix(h, (apr_uint64_t)len);
-    return h * 0xff51afd7ed558ccdull;
-}
-
-static APR_INLINE apr_uint32_t fold(apr_uint64_t h)
-{
-    apr_uint32_t v = (apr_uint32_t)(h ^ (h >> 32));
-
-    return v > PW_KEY_TOMB ? v : v + 2; /* 0 is free, 1 a tombstone */
-}
-
-/* The last 1..7 bytes of a part, zero-padded: fixed-size loads, no byte
- * loop and no memcpy call. */
-static APR_INLINE apr_uint64_t load_tail(const char *p, apr_size_t n)
-{
-    apr_uint64_t w = 0;
-    apr_uint32_t v4;
-    apr_uint16_t v2;
-    apr_size_t at = 0;
-
-    if (n & 4) {
-        memcpy(&v4, p, 4);
-        w = v4;
-        at = 4;
-    }
-    if (n & 2) {
-        memcpy(&v2, p + at, 2);
-        w |= (apr_uint64_t)v2 << (8 * at);
-        at += 2;
-    }
-    if (n & 1) {
-        w |= (apr_uint64_t)(unsigned char)p[at] << (8 * at);
-    }
-    return w;
-}
-
-/* h mixed with the words of a part, then its zero-padded rest. */
-static APR_INLINE apr_uint64_t hash_part(apr_uint64_t h, const char *p,
-                                         apr_size_t len)
-{
-    apr_uint64_t w;
-    apr_size_t i;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&w, p + i, 8);
-        h = mix(h, w);
-    }
-    if (i < len) {
-        h = mix(h, load_tail(p + i, len - i));
-    }
-    return h;
 }
 
 /* Whether a part has a control byte or, with nospace, a space: such a key
@@ -189,32 +135,6 @@ void pw_key_host(pw_keyhost_t *kh, const char *host)
     kh->hash = hash_part(seed, host, kh->len);
     kh->plain = kh->len > 0 && kh->len < PW_KEY_MAX / 2 &&
                 !part_unclean(host, kh->len, 1);
-}
-
-int pw_key_parts(pw_keyparts_t *kp, const char *method,
-                 const pw_keyhost_t *host, const char *path, apr_uint32_t *hash)
-{
-    if (method == NULL || path == NULL || !host->plain) {
-        return 0;
-    }
-    kp->method = method;
-    kp->method_len = strlen(method);
-    kp->host = host;
-    kp->path = path;
-    kp->path_len = strlen(path);
-    kp->len = kp->method_len + 1 + host->len + 1 + kp->path_len;
-    if (kp->method_len == 0 || kp->path_len == 0 || kp->len > PW_KEY_MAX - 1) {
-        return 0; /* "-" or cut: pw_key_make */
-    }
-    /* control bytes and spaces are looked for only when the key is new
-     * (pw_key_get_parts): no entry's text holds them, so such a key never
-     * matches one by its parts */
-    kp->hash64 = finish(
-        hash_part(mix(hash_part(seed, method, kp->method_len), host->hash),
-                  path, kp->path_len),
-        kp->len);
-    *hash = fold(kp->hash64);
-    return 1;
 }
 
 static void sanitize(char *s, apr_size_t n)
@@ -399,21 +319,9 @@ pw_keyrec_t *pw_key_get(pw_keyrec_t *recs, apr_uint32_t n, const char *key,
     return get(recs, n, key, NULL, hash);
 }
 
-pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs, apr_uint32_t n,
-                              const pw_keyparts_t *kp, apr_uint32_t hash)
+pw_keyrec_t *pw_key_get_parts_slow(pw_keyrec_t *recs, apr_uint32_t n,
+                                   const pw_keyparts_t *kp, apr_uint32_t hash)
 {
-    pw_keyrec_t *r;
-
-    if (n == 0) {
-        return NULL;
-    }
-    /* most requests find their key at its first place */
-    r = &recs[hash % n];
-    if (__atomic_load_n(&r->hash, __ATOMIC_ACQUIRE) == hash &&
-        __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
-        r->hash64 == kp->hash64) {
-        return r;
-    }
     return get(recs, n, NULL, kp, hash);
 }
 
