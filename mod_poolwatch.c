@@ -50,6 +50,7 @@ static void *create_server_config(apr_pool_t *p, server_rec *s)
     c->max_keys = PW_UNSET;
     c->warmup = PW_UNSET;
     c->trace = PW_UNSET;
+    c->streams = PW_UNSET;
     return c;
 }
 
@@ -102,6 +103,8 @@ static const pw_directive_t d_warmup = {
     {"PoolWatchWarmup", PW_CONF_INT, 0, 100000}, PW_OFF(warmup), PW_FIELD_INT};
 static const pw_directive_t d_trace = {
     {"PoolWatchTrace", PW_CONF_FLAG, 0, 1}, PW_OFF(trace), PW_FIELD_INT};
+static const pw_directive_t d_streams = {
+    {"PoolWatchStreams", PW_CONF_STREAMS, 0, 2}, PW_OFF(streams), PW_FIELD_INT};
 
 /* One setter for all: main server config only (one sampler per child),
  * and every refusal names the directive and what it accepts. A repeated
@@ -172,6 +175,9 @@ static const command_rec pw_cmds[] = {
     AP_INIT_TAKE1("PoolWatchTrace", set_value, (void *)&d_trace, PW_WHERE,
                   "On or Off (default): log what grew after every request "
                   "(for httpd -X)"),
+    AP_INIT_TAKE1("PoolWatchStreams", set_value, (void *)&d_streams, PW_WHERE,
+                  "auto (default), on or off: watch the connection pool "
+                  "during long responses (auto: once a child has sent one)"),
     {NULL}};
 
 static void register_hooks(apr_pool_t *p)

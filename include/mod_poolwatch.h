@@ -36,6 +36,7 @@ typedef struct pw_config_t {
     int max_keys;                        /* PoolWatchMaxKeys */
     int warmup;                          /* PoolWatchWarmup */
     int trace;                           /* PoolWatchTrace */
+    int streams;                         /* PoolWatchStreams: pw_streams_e */
     pw_keyhost_t host; /* this server's name, for keys (post_config) */
 } pw_config_t;
 
@@ -75,6 +76,7 @@ typedef struct pw_conn_t {
     apr_uint64_t requests;   /* ended on this connection */
     apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
     apr_uint32_t grew_hash;  /* key hash of the last request that grew it */
+    int streams;             /* the stream filter is on this connection */
     pw_stream_t stream;
 } pw_conn_t;
 
@@ -96,7 +98,6 @@ int pw_sample_log_transaction(request_rec *r);
 /* The key of a request as configured (PoolWatchKey), built into buf
  * (PW_KEY_MAX bytes); returns its hash. */
 apr_uint32_t pw_request_key(request_rec *r, char *buf);
-
 
 /* Samples the calling child now (the handler does this before it renders,
  * so a reader sees its own child as of this moment). */

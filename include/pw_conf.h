@@ -26,10 +26,18 @@ typedef enum {
     PW_CONF_INT,      /* whole number in [lo, hi] */
     PW_CONF_INTERVAL, /* time in [lo, hi] microseconds: 0, 500ms, 2s, 1mi */
     PW_CONF_WALK,     /* auto | off: num 1 | 0 */
-    PW_CONF_KEY       /* path | query | env=NAME | note=NAME: pw_keyby_e */
+    PW_CONF_KEY,      /* path | query | env=NAME | note=NAME: pw_keyby_e */
+    PW_CONF_STREAMS   /* on | off | auto: pw_streams_e */
 } pw_conf_kind_e;
 
 /* One directive: its name, the kind of value, its range. */
+/* PoolWatchStreams: when connections get the stream filter */
+typedef enum {
+    PW_STREAMS_OFF = 0,
+    PW_STREAMS_ON = 1,
+    PW_STREAMS_AUTO = 2 /* once the child has sent a long response */
+} pw_streams_e;
+
 typedef struct pw_conf_spec_t {
     const char *name;
     pw_conf_kind_e kind;

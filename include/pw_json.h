@@ -41,6 +41,7 @@ typedef struct pw_server_info_t {
     apr_uint32_t sample_every;
     apr_uint64_t sample_interval_ms;
     apr_uint64_t rss_interval_ms;
+    const char *streams; /* PoolWatchStreams: "auto", "on", "off" */
     apr_uint32_t pid;
     apr_int64_t now;          /* apr_time_t of the snapshot */
     apr_int64_t restart_time; /* apr_time_t the server (re)started */

@@ -46,6 +46,7 @@
 
 #include "mod_poolwatch.h"
 #include "pw_pool.h"
+#include "pw_conf.h"
 #include "pw_proc.h"
 
 APLOG_USE_MODULE(poolwatch);
@@ -75,6 +76,9 @@ typedef struct pw_child_t {
     pw_slot_t *me;
     apr_uint32_t walk;
     int threaded;
+    /* new connections get the stream filter (PoolWatchStreams): set once,
+     * from any request thread, read by pre_connection */
+    volatile apr_uint32_t streams;
     char walk_reason[PW_REASON_MAX];
     apr_pool_t *root;
     apr_pool_t *pchild;
@@ -168,6 +172,9 @@ static void apply_defaults(server_rec *s)
     }
     if (eff.trace == PW_UNSET) {
         eff.trace = 0;
+    }
+    if (eff.streams == PW_UNSET) {
+        eff.streams = PW_STREAMS_AUTO;
     }
 }
 
@@ -882,6 +889,7 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
     ch->slot = idx;
     ch->me = pw_shm_slot(shm_base, (apr_uint32_t)idx);
     ch->active = 1;
+    ch->streams = eff.streams == PW_STREAMS_ON;
 
     /* once per child, freed when pconf is destroyed (apache2 -X, or a
      * child that exits through pconf): see free_tables() */
@@ -973,7 +981,9 @@ int pw_sample_pre_connection(conn_rec *c, void *csd)
     ap_set_module_config(c->conn_config, &poolwatch_module, pc);
     apr_pool_cleanup_register(c->pool, NULL, conn_cleared,
                               apr_pool_cleanup_null);
-    if (child.walk != PW_WALK_OFF) {
+    if (child.walk != PW_WALK_OFF &&
+        __atomic_load_n(&child.streams, __ATOMIC_RELAXED)) {
+        pc->streams = 1;
         pw_stream_add_filter(c, pc);
     }
     return DECLINED;
@@ -1027,10 +1037,24 @@ static int sample_due(pw_child_t *ch, apr_uint64_t n)
                eff.sample_interval;
 }
 
+/* PoolWatchStreams auto: the first response of a child long enough for a
+ * stream to be measured turns the filter on for its new connections. Small
+ * responses only never pay for it (a filter call per brigade). */
+static void __attribute__((noinline)) streams_on(pw_child_t *ch, request_rec *r)
+{
+    if (__atomic_exchange_n(&ch->streams, 1, __ATOMIC_RELAXED) == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "PW00042: pid %u: a response of %" APR_OFF_T_FMT
+                      " bytes: connections from now on are watched during "
+                      "long responses (PoolWatchStreams auto)",
+                      (unsigned int)ch->proc.pid, r->bytes_sent);
+    }
+}
+
 /* The request's key for counting: by its parts (pw_key_parts) when it
  * can be, else built by pw_request_key() into buf. Returns 1 for parts. */
-static APR_INLINE int request_key(request_rec *r, pw_keyparts_t *kp,
-                                  char *buf, apr_uint32_t *hash)
+static APR_INLINE int request_key(request_rec *r, pw_keyparts_t *kp, char *buf,
+                                  apr_uint32_t *hash)
 {
     if (eff.key_by == PW_KEYBY_PATH && r->server) {
         const pw_config_t *sc =
@@ -1108,11 +1132,14 @@ int pw_sample_log_transaction(request_rec *r)
         rec =
             pw_verdict_count(fast ? &kp : NULL, key, hash, n, measured, growth);
     }
-    if (pc && pc->stream.bytes >= PW_STREAM_STEP) {
-        pw_stream_end(r, pc, rec); /* a long response: rare */
-    }
-    if (pc) {
+    if (pc && pc->streams) {
+        if (pc->stream.bytes >= PW_STREAM_STEP) {
+            pw_stream_end(r, pc, rec); /* a long response: rare */
+        }
         pc->stream.bytes = 0; /* the next response starts */
+    } else if (r->bytes_sent >= PW_STREAM_STEP && !ch->streams &&
+               eff.streams == PW_STREAMS_AUTO) {
+        streams_on(ch, r);
     }
     if (!sample_due(ch, n)) {
         return DECLINED;
@@ -1171,6 +1198,9 @@ apr_status_t pw_sample_snapshot(request_rec *r, pw_snapshot_t *snap)
     snap->server.walk_reason = child.active ? child.walk_reason : parent_reason;
     snap->server.apr_version = apr_version_string();
     snap->server.sample_every = (apr_uint32_t)eff.sample_every;
+    snap->server.streams = eff.streams == PW_STREAMS_AUTO ? "auto"
+                           : eff.streams == PW_STREAMS_ON ? "on"
+                                                          : "off";
     snap->server.sample_interval_ms =
         (apr_uint64_t)(eff.sample_interval / 1000);
     snap->server.rss_interval_ms = (apr_uint64_t)(eff.rss_interval / 1000);

@@ -86,6 +86,8 @@ const char *pw_conf_accepts(apr_pool_t *p, const pw_conf_spec_t *spec)
                                 spec->hi / APR_USEC_PER_SEC);
         case PW_CONF_WALK:
             return "one of auto, off";
+        case PW_CONF_STREAMS:
+            return "one of auto, on, off";
         case PW_CONF_KEY:
             return apr_psprintf(p,
                                 "one of path, query, env=NAME, note=NAME "
@@ -185,6 +187,16 @@ const char *pw_conf_parse(apr_pool_t *p, const pw_conf_spec_t *spec,
         case PW_CONF_WALK:
             if (!strcasecmp(arg, "auto") || !strcasecmp(arg, "off")) {
                 out->num = !strcasecmp(arg, "auto");
+                out->name = NULL;
+                return NULL;
+            }
+            break;
+        case PW_CONF_STREAMS:
+            if (!strcasecmp(arg, "auto") || !strcasecmp(arg, "on") ||
+                !strcasecmp(arg, "off")) {
+                out->num = !strcasecmp(arg, "auto") ? PW_STREAMS_AUTO
+                           : !strcasecmp(arg, "on") ? PW_STREAMS_ON
+                                                    : PW_STREAMS_OFF;
                 out->name = NULL;
                 return NULL;
             }

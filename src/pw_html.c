@@ -407,11 +407,11 @@ static void header(pw_out_t *out, const pw_snapshot_t *snap,
     putf(out,
          ", warm-up %u requests, a sample every %u requests and at most "
          "every %" APR_UINT64_T_FMT " ms, %u keys and %u pools per child, "
-         "%u of %u slots overflowed</dt>\n",
+         "%u of %u slots overflowed; long responses watched: %s</dt>\n",
          (unsigned int)sv->warmup, (unsigned int)sv->sample_every,
          sv->sample_interval_ms, (unsigned int)sv->max_keys,
          (unsigned int)sv->max_pools, (unsigned int)sv->slots_overflow,
-         (unsigned int)sv->slots);
+         (unsigned int)sv->slots, sv->streams ? sv->streams : "off");
     if (o->refresh) {
         putf(out, "<dt>Refreshes every %d s</dt>\n", o->refresh);
     }

@@ -253,6 +253,7 @@ static void render_server(pw_out_t *out, const pw_server_info_t *sv)
     kv_u64(out, "sample_every", sv->sample_every, &f);
     kv_u64(out, "sample_interval_ms", sv->sample_interval_ms, &f);
     kv_u64(out, "rss_interval_ms", sv->rss_interval_ms, &f);
+    kv_str(out, "streams", sv->streams ? sv->streams : "off", &f);
     kv_u64(out, "pid", sv->pid, &f);
     put(out, "}");
 }

@@ -30,6 +30,8 @@ DIRECTIVES = {
     "PoolWatchMaxKeys": ("int", r"4 to 1024|4-1024", "32"),
     "PoolWatchWarmup": ("int", r"0 to 100000|0-100000", "10"),
     "PoolWatchTrace": ("flag", r"On, Off|On or Off", "Off"),
+    "PoolWatchStreams": ("streams", r"auto, on, off|auto \(default\), on "
+                         r"or off", "auto"),
 }
 
 # Bad values by kind; beyond range and below range come from the row.
@@ -40,6 +42,7 @@ BAD_VALUES = {
     "time": ["soon", "-1s", "3601s", "2h", "1.5s", "1us", '""', "1 s",
              "99999999999999999999h"],
     "walk": ["sometimes", "on", '""', "auto off"],
+    "streams": ["sometimes", "1", '""', "auto off", "yes"],
     "key": ["bogus", "env=", "note=", "header=X", '"env=A B"', '""',
             "path query", "env=" + "N" * 65],
 }

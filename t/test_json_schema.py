@@ -33,7 +33,8 @@ def errors(v, doc):
 
 def test_json_matches_schema(httpd_factory, mpm):
     v = validator()
-    srv = httpd_factory(mpm, extra="PoolWatchKey query", poolwatch=True)
+    srv = httpd_factory(mpm, extra="PoolWatchKey query\nPoolWatchStreams On",
+                        poolwatch=True)
     deadline = Deadline(60)
     with srv.client() as c:
         for path in ("/leak?what=pchild&n=1024", "/leak?what=malloc&n=512",
@@ -66,7 +67,7 @@ def test_schema_is_strict():
                    "slots_overflow": 0, "max_pools": 64, "max_keys": 32,
                    "warmup": 10, "key_by": "path", "shm_bytes": 1,
                    "sample_every": 4, "sample_interval_ms": 10,
-                   "rss_interval_ms": 1000, "pid": 1},
+                   "rss_interval_ms": 1000, "streams": "auto", "pid": 1},
         "keys": [{"key": "GET h /", "requests": 1, "verdict": "ok",
                   "bytes_per_request": 0.0, "per": "request",
                   "signal": "pool", "pool": "", "attribution": "exact",

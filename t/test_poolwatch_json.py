@@ -12,6 +12,7 @@ SERVER_FIELDS = {
     "walk": str, "walk_reason": str, "apr_version": str, "slots": int,
     "slots_overflow": int, "max_pools": int, "shm_bytes": int,
     "sample_every": int, "sample_interval_ms": int, "rss_interval_ms": int,
+    "streams": str,
     "pid": int,
 }
 CHILD_FIELDS = {
@@ -155,6 +156,7 @@ PoolWatchRSSInterval 500ms
 PoolWatchMaxPools 4096
 PoolWatchSlots 0
 PoolWatchWalk off
+PoolWatchStreams on
 """
 
 

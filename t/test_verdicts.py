@@ -310,21 +310,72 @@ def stream_run(srv, what, mib):
     return pid, doc, child_key(child, leak_key(what, mib))
 
 
+STREAMS_ON = KEY_QUERY + "\nPoolWatchStreams On"
+
+
 @pytest.mark.parametrize("mpm", ["event"])
 def test_stream_leak(httpd_factory, mpm):
-    srv = httpd_factory(mpm, extra=KEY_QUERY, poolwatch=True)
+    srv = httpd_factory(mpm, extra=STREAMS_ON, poolwatch=True)
     _, _, rec = stream_run(srv, "stream", 64)
     assert rec["verdict"] == "leak", brief(rec)
     assert rec["signal"] == "stream", brief(rec)
     assert rec["per"] == "MiB", brief(rec)
     assert rec["bytes_per_request"] > 0, brief(rec)
-    lines = [line for line in srv.log_text().splitlines() if "PW00040" in line]
+    log = srv.log_text()
+    lines = [line for line in log.splitlines() if "PW00040:" in line]
     assert lines, "no PW00040 line in error_log"
+    # the request is named when it ends
+    named = [line for line in log.splitlines() if "PW00041:" in line]
+    assert named and "/leak" in named[0], named
+
+
+def stream_on_child(srv, pid, what, mib, tries=20):
+    """A stream of mib MiB on a new connection served by child pid."""
+    for _ in range(tries):
+        with srv.client(timeout=60) as c:
+            if c.leak("none", 0) != pid:
+                continue
+            r = c.get(f"/leak?what={what}&n={mib}")
+            assert r.status == 200, (r.status, r.text[:200])
+            assert c.leak("none", 0) == pid
+            doc = c.poolwatch()
+            return child_key(child_of(doc, pid), leak_key(what, mib))
+    pytest.fail(f"no connection reached child {pid} in {tries} tries")
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_streams_auto(httpd_factory, mpm):
+    """PoolWatchStreams auto (the default): a child that has sent no long
+    response adds no filter; its first long response turns it on for the
+    connections after it, which then see a stream leak."""
+    srv = httpd_factory(mpm, extra=KEY_QUERY + "\nLogLevel warn poolwatch:info",
+                        poolwatch=True)
+    pid, doc, rec = stream_run(srv, "stream", 64)
+    assert doc["server"]["streams"] == "auto"
+    assert rec["signals"]["stream"]["verdict"] != "leak", brief(rec)
+    assert "PW00040" not in srv.log_text()
+    assert "PW00042" in srv.log_text()
+    rec = stream_on_child(srv, pid, "stream", 64)
+    assert rec["verdict"] == "leak", brief(rec)
+    assert rec["signal"] == "stream", brief(rec)
+    assert "PW00040" in srv.log_text()
+
+
+@pytest.mark.parametrize("mpm", ["event"])
+def test_streams_off(httpd_factory, mpm):
+    srv = httpd_factory(mpm, extra=KEY_QUERY + "\nPoolWatchStreams Off\n"
+                        "LogLevel warn poolwatch:info", poolwatch=True)
+    pid, doc, rec = stream_run(srv, "stream", 64)
+    assert doc["server"]["streams"] == "off"
+    rec = stream_on_child(srv, pid, "stream", 64)
+    assert rec["signals"]["stream"]["verdict"] != "leak", brief(rec)
+    log = srv.log_text()
+    assert "PW00040" not in log and "PW00042" not in log
 
 
 @pytest.mark.parametrize("mpm", ["event"])
 def test_streamok_is_not_leak(httpd_factory, mpm):
-    srv = httpd_factory(mpm, extra=KEY_QUERY, poolwatch=True)
+    srv = httpd_factory(mpm, extra=STREAMS_ON, poolwatch=True)
     _, _, rec = stream_run(srv, "streamok", 64)
     assert rec["verdict"] != "leak", brief(rec)
     assert rec["signals"]["stream"]["verdict"] != "leak", brief(rec)

@@ -30,6 +30,7 @@ static const pw_conf_spec_t specs[] = {
     {"PoolWatchMaxKeys", PW_CONF_INT, 4, 1024},
     {"PoolWatchWarmup", PW_CONF_INT, 0, 100000},
     {"PoolWatchTrace", PW_CONF_FLAG, 0, 1},
+    {"PoolWatchStreams", PW_CONF_STREAMS, 0, 2},
 };
 #define NSPECS (sizeof(specs) / sizeof(specs[0]))
 
@@ -53,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             case PW_CONF_FLAG:
             case PW_CONF_WALK:
                 FUZZ_CHECK(v.num == 0 || v.num == 1, "%s", arg);
+                FUZZ_CHECK(v.name == NULL, "%s", arg);
+                break;
+            case PW_CONF_STREAMS:
+                FUZZ_CHECK(v.num >= PW_STREAMS_OFF && v.num <= PW_STREAMS_AUTO,
+                           "%s", arg);
                 FUZZ_CHECK(v.name == NULL, "%s", arg);
                 break;
             case PW_CONF_INT:

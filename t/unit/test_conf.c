@@ -25,6 +25,8 @@ static const pw_conf_spec_t s_time = {"PoolWatchRSSInterval", PW_CONF_INTERVAL,
                                       0, HOUR};
 static const pw_conf_spec_t s_walk = {"PoolWatchWalk", PW_CONF_WALK, 0, 1};
 static const pw_conf_spec_t s_key = {"PoolWatchKey", PW_CONF_KEY, 0, 0};
+static const pw_conf_spec_t s_streams = {"PoolWatchStreams", PW_CONF_STREAMS, 0,
+                                         2};
 
 static const struct {
     const pw_conf_spec_t *spec;
@@ -33,6 +35,13 @@ static const struct {
     apr_int64_t num;  /* when ok */
     const char *name; /* PW_CONF_KEY, when ok */
 } cases[] = {
+    {&s_streams, "auto", 1, PW_STREAMS_AUTO, NULL},
+    {&s_streams, "On", 1, PW_STREAMS_ON, NULL},
+    {&s_streams, "OFF", 1, PW_STREAMS_OFF, NULL},
+    {&s_streams, "sometimes", 0, 0, NULL},
+    {&s_streams, "1", 0, 0, NULL},
+    {&s_streams, "", 0, 0, NULL},
+    {&s_streams, "auto ", 0, 0, NULL},
     {&s_flag, "On", 1, 1, NULL},
     {&s_flag, "off", 1, 0, NULL},
     {&s_flag, "OFF", 1, 0, NULL},
@@ -119,6 +128,8 @@ static const char *accepts_word(const pw_conf_spec_t *spec)
             return "one of auto, off";
         case PW_CONF_KEY:
             return "path, query, env=NAME, note=NAME";
+        case PW_CONF_STREAMS:
+            return "one of auto, on, off";
     }
     return "?";
 }
