@@ -107,6 +107,12 @@ typedef struct pw_slot_t {
     apr_uint64_t pools_overflow; /* walks that met more than max_pools */
     apr_uint64_t walk_errors;
     apr_uint64_t walk_ns; /* duration of the last walk */
+    /* what sampling cost the requests that did it (log_transaction, not
+     * readers' own samples), up to the previous one: the module's own
+     * latency, measured */
+    apr_uint64_t self_samples;  /* timed */
+    apr_uint64_t self_ns_total; /* their time, summed */
+    apr_uint64_t self_ns_max;   /* the longest (a judgement included) */
 
     /* growth over the last sample interval */
     apr_uint64_t last_requests; /* requests in the interval */
