@@ -103,6 +103,7 @@ typedef struct pw_child_t {
     /* request-path samples timed, not yet in the slot (see pw_slot_t) */
     apr_uint64_t self_samples, self_ns_total, self_ns_max;
     apr_uint64_t prev_pool, prev_heap, prev_rss;
+    pw_heap_pace_t heap;                        /* mallinfo2(), paced */
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
 } pw_child_t;
 
@@ -706,6 +707,28 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
     w->n = ch->table_n;
 }
 
+/* The heap, read when pw_heap_due() says so, else its last value: an
+ * interval without a read shows no heap growth, the next one all of it
+ * (as RSS at PoolWatchRSSInterval). */
+static apr_uint64_t read_heap(pw_child_t *ch, apr_time_t now)
+{
+    struct timespec t0, t1;
+    apr_uint64_t v;
+
+    if (!pw_heap_due(&ch->heap, now)) {
+        ch->heap.skipped++;
+        return ch->heap.value;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    v = pw_proc_heap();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pw_heap_took(&ch->heap, now,
+                 (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                     (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec,
+                 v);
+    return v;
+}
+
 static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
                    int force)
 {
@@ -714,7 +737,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     walk_ctx_t w;
     pw_walk_t walk;
     apr_time_t now = apr_time_now();
-    apr_uint64_t heap = pw_proc_heap();
+    apr_uint64_t heap = read_heap(ch, now);
 
     __atomic_store_n(&ch->last_sample_at, (apr_uint64_t)now, __ATOMIC_RELAXED);
     apr_uint64_t took_ns = 0;
@@ -820,6 +843,8 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     memcpy(pw_slot_pools(me), ch->table, w.n * sizeof(pw_poolrec_t));
     me->npools = w.n;
     me->walk_ns = took_ns;
+    me->heap_ns = ch->heap.ns;
+    me->heap_skipped = ch->heap.skipped;
     me->self_samples += ch->self_samples;
     me->self_ns_total += ch->self_ns_total;
     if (ch->self_ns_max > me->self_ns_max) {

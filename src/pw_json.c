@@ -361,6 +361,8 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     kv_str(out, "walk_reason", field(reason, s->walk_reason, sizeof(reason)),
            &f);
     kv_u64(out, "walk_ns", s->walk_ns, &f);
+    kv_u64(out, "heap_ns", s->heap_ns, &f);
+    kv_u64(out, "heap_skipped", s->heap_skipped, &f);
     kv_u64(out, "self_samples", s->self_samples, &f);
     kv_u64(out, "self_ns_mean",
            s->self_samples ? s->self_ns_total / s->self_samples : 0, &f);

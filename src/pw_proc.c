@@ -83,6 +83,24 @@ apr_status_t pw_proc_rss(pw_proc_t *pp, apr_uint64_t *rss)
 extern size_t __sanitizer_get_current_allocated_bytes(void)
     __attribute__((weak));
 
+int pw_heap_due(const pw_heap_pace_t *p, apr_time_t now)
+{
+    if (!p->read || p->ns < PW_HEAP_FAST_NS) {
+        return 1;
+    }
+    /* ns / 1000 microseconds of reading, PW_HEAP_DUTY times over */
+    return now - p->at >= (apr_time_t)(p->ns / 1000 * PW_HEAP_DUTY);
+}
+
+void pw_heap_took(pw_heap_pace_t *p, apr_time_t now, apr_uint64_t ns,
+                  apr_uint64_t value)
+{
+    p->at = now;
+    p->ns = ns;
+    p->value = value;
+    p->read = 1;
+}
+
 apr_uint64_t pw_proc_heap(void)
 {
     struct mallinfo2 mi;

@@ -80,7 +80,7 @@ def test_schema_is_strict():
             "pools_seen": 1, "pools_opaque": 0, "pools_new": 0,
             "pools_overflow": 0, "walk_errors": 0, "walk": "locked",
             "walk_reason": "", "walk_ns": 1,
-            "self_samples": 0, "self_ns_mean": 0, "self_ns_max": 0,
+            "heap_ns": 0, "heap_skipped": 0, "self_samples": 0, "self_ns_mean": 0, "self_ns_max": 0,
             "last_interval": {"requests": 1, "pool_growth": -8,
                               "heap_growth": 0, "rss_growth": 0},
             "connection": {"tag": "t", "path": "p", "bytes": 1,

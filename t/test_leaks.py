@@ -206,3 +206,32 @@ def test_default_interval_still_finds_leak(httpd_factory, mpm):
     # t/test_verdicts.py
     tol = 8 if rec["attribution"] == "exact" else 100
     assert abs(rec["bytes_per_request"] - 1000) <= tol, rec
+
+
+# -- the heap read, paced ------------------------------------------------------
+
+@pytest.mark.parametrize("mpm", ["prefork", "event"])
+def test_slow_heap_read_is_paced(httpd_factory, mpm):
+    """glibc's mallinfo2() walks every free chunk, under the arenas' locks:
+    on a fragmented heap each read takes milliseconds.  The child then reads
+    the heap less often (PW_HEAP_DUTY times the read's duration apart),
+    keeping the last figure for the samples in between, and says so."""
+    srv = httpd_factory(mpm, poolwatch=True)
+    with srv.client() as c:
+        pid = c.leak("none", 0)
+        for _ in range(20):
+            assert c.leak("none", 0) == pid
+        before = child_of(c.poolwatch(), pid)
+        assert before["heap_skipped"] == 0, before["heap_ns"]
+        # 300000 holes of 64 bytes between kept chunks
+        assert c.leak("fragment", 300000) == pid
+        deadline = Deadline(30)
+        for _ in range(400):
+            deadline.check("requests")
+            assert c.leak("none", 0) == pid
+        after = child_of(c.poolwatch(), pid)
+    assert after["heap_ns"] >= 50000, after["heap_ns"]  # PW_HEAP_FAST_NS
+    assert after["heap_skipped"] > 0, (after["heap_ns"], after["samples"])
+    assert after["heap_skipped"] < after["samples"]
+    # the heap still moves: the kept halves are in it
+    assert after["heap_bytes"] > before["heap_bytes"] + 300000 * 64

@@ -22,7 +22,7 @@ CHILD_FIELDS = {
     "pool_bytes": int, "pool_reserved_bytes": int, "pools_seen": int,
     "pools_opaque": int, "pools_new": int, "pools_overflow": int,
     "walk": str, "walk_reason": str, "walk_ns": int,
-    "self_samples": int, "self_ns_mean": int, "self_ns_max": int,
+    "heap_ns": int, "heap_skipped": int, "self_samples": int, "self_ns_mean": int, "self_ns_max": int,
     "last_interval": dict, "connection": dict, "pools": list,
     "history": list,
 }

@@ -24,6 +24,9 @@
  *            from c->pool: httpd 2.0.53's core_input_filter leak, growing
  *            during one request
  *   streamok the same response from one reused r->pool brigade: no growth
+ *   fragment n pairs of 64-byte mallocs, one of each freed and the other
+ *            kept: n free chunks in the heap, which make glibc's mallinfo2()
+ *            slow (it walks them all)
  *
  * The answer is text/plain "pid=<pid>\nwhat=<what>\n..." so that a test can
  * tell which child served it and read that child's figures afterwards.
@@ -67,18 +70,20 @@ typedef enum {
     PWTEST_RPOOL,
     PWTEST_FREEBIG_LEAK,
     PWTEST_STREAM,
-    PWTEST_STREAMOK
+    PWTEST_STREAMOK,
+    PWTEST_FRAGMENT
 } pwtest_what_e;
 
 static const struct {
     const char *name;
     pwtest_what_e what;
 } pwtest_whats[] = {
-    {"none", PWTEST_NONE},     {"conn", PWTEST_CONN},
-    {"pchild", PWTEST_PCHILD}, {"pconf", PWTEST_PCONF},
-    {"malloc", PWTEST_MALLOC}, {"cache", PWTEST_CACHE},
-    {"rpool", PWTEST_RPOOL},   {"freebig", PWTEST_FREEBIG_LEAK},
-    {"stream", PWTEST_STREAM}, {"streamok", PWTEST_STREAMOK},
+    {"none", PWTEST_NONE},         {"conn", PWTEST_CONN},
+    {"pchild", PWTEST_PCHILD},     {"pconf", PWTEST_PCONF},
+    {"malloc", PWTEST_MALLOC},     {"cache", PWTEST_CACHE},
+    {"rpool", PWTEST_RPOOL},       {"freebig", PWTEST_FREEBIG_LEAK},
+    {"stream", PWTEST_STREAM},     {"streamok", PWTEST_STREAMOK},
+    {"fragment", PWTEST_FRAGMENT},
 };
 
 /* Process-wide state.  pconf is the same pool object in both passes of the
@@ -258,6 +263,28 @@ static apr_int64_t pwtest_leak(request_rec *r, pwtest_what_e what, apr_size_t n)
                 taken = 0;
             }
             break;
+        case PWTEST_FRAGMENT: {
+            /* all holes first: freed one by one, each would be handed
+             * back to the next malloc(64) */
+            void **holes = malloc(n * sizeof(void *));
+            apr_size_t i;
+
+            if (holes == NULL) {
+                taken = -1;
+                break;
+            }
+            for (i = 0; i < n; i++) {
+                holes[i] = malloc(64);
+                if (pwtest_malloc_leak(64) == NULL) {
+                    taken = -1;
+                }
+            }
+            for (i = 0; i < n; i++) {
+                free(holes[i]);
+            }
+            free(holes);
+            break;
+        }
         case PWTEST_FREEBIG_LEAK:
             /* Below the mmap threshold, so the freed block stays in the heap
              * and the leak that follows is carved out of it. */

@@ -169,6 +169,37 @@ START_TEST(test_heap_grows)
 }
 END_TEST
 
+/* Pacing of heap reads: a fast read never delays the next; a slow one
+ * makes the next wait PW_HEAP_DUTY times as long. */
+START_TEST(test_heap_pace)
+{
+    pw_heap_pace_t p;
+    const apr_time_t t = apr_time_from_sec(1000);
+
+    memset(&p, 0, sizeof(p));
+    ck_assert(pw_heap_due(&p, t)); /* never read */
+
+    pw_heap_took(&p, t, PW_HEAP_FAST_NS - 1, 42);
+    ck_assert_uint_eq(p.value, 42);
+    ck_assert(pw_heap_due(&p, t)); /* fast: at once */
+
+    /* 2 ms: the next read 400 ms later, not before */
+    pw_heap_took(&p, t, 2000000, 43);
+    ck_assert(!pw_heap_due(&p, t));
+    ck_assert(!pw_heap_due(&p, t + apr_time_from_msec(2) * PW_HEAP_DUTY - 1));
+    ck_assert(pw_heap_due(&p, t + apr_time_from_msec(2) * PW_HEAP_DUTY));
+
+    /* 30 ms: 6 s */
+    pw_heap_took(&p, t, 30000000, 44);
+    ck_assert(!pw_heap_due(&p, t + apr_time_from_sec(5)));
+    ck_assert(pw_heap_due(&p, t + apr_time_from_sec(6)));
+
+    /* and fast again: every sample */
+    pw_heap_took(&p, t, 1000, 45);
+    ck_assert(pw_heap_due(&p, t));
+}
+END_TEST
+
 Suite *pw_proc_suite(void)
 {
     Suite *s = suite_create("pw_proc");
@@ -184,6 +215,7 @@ Suite *pw_proc_suite(void)
     tcase_add_test(tc, test_rss_plausible_and_grows);
     tcase_add_test(tc, test_rss_refused);
     tcase_add_test(tc, test_heap_grows);
+    tcase_add_test(tc, test_heap_pace);
     suite_add_tcase(s, tc);
     return s;
 }
