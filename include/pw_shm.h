@@ -107,7 +107,7 @@ typedef struct pw_slot_t {
     apr_uint64_t pools_overflow; /* walks that met more than max_pools */
     apr_uint64_t walk_errors;
     apr_uint64_t walk_ns;      /* duration of the last walk */
-    apr_uint64_t heap_ns;      /* duration of the last mallinfo2() */
+    apr_uint64_t heap_ns;      /* CPU time of the last mallinfo2() */
     apr_uint64_t heap_skipped; /* samples that kept the last heap figure */
     /* what sampling cost the requests that did it (log_transaction, not
      * readers' own samples), up to the previous one: the module's own

@@ -707,21 +707,23 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
     w->n = ch->table_n;
 }
 
-/* The heap, read when pw_heap_due() says so, else its last value: an
- * interval without a read shows no heap growth, the next one all of it
- * (as RSS at PoolWatchRSSInterval). */
-static apr_uint64_t read_heap(pw_child_t *ch, apr_time_t now)
+/* The heap, read when pw_heap_due() says so or a reader asks (force: what
+ * it is shown is current), else its last value: an interval without a
+ * read shows no heap growth, the next one all of it (as RSS at
+ * PoolWatchRSSInterval). The read is timed in thread CPU time, so that a
+ * preemption in the middle of it does not count as a slow heap. */
+static apr_uint64_t read_heap(pw_child_t *ch, apr_time_t now, int force)
 {
     struct timespec t0, t1;
     apr_uint64_t v;
 
-    if (!pw_heap_due(&ch->heap, now)) {
+    if (!force && !pw_heap_due(&ch->heap, now)) {
         ch->heap.skipped++;
         return ch->heap.value;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
     v = pw_proc_heap();
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
     pw_heap_took(&ch->heap, now,
                  (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
                      (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec,
@@ -737,7 +739,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     walk_ctx_t w;
     pw_walk_t walk;
     apr_time_t now = apr_time_now();
-    apr_uint64_t heap = read_heap(ch, now);
+    apr_uint64_t heap = read_heap(ch, now, force);
 
     __atomic_store_n(&ch->last_sample_at, (apr_uint64_t)now, __ATOMIC_RELAXED);
     apr_uint64_t took_ns = 0;
