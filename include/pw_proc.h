@@ -37,10 +37,12 @@ apr_uint64_t pw_proc_heap(void);
  * every arena, each under its arena's lock: microseconds on a young heap,
  * milliseconds or more on a large fragmented one (measured: 0.1 ms with
  * one thread's 25000 holes, 29 ms with 25 threads'). So a read slower
- * than PW_HEAP_FAST_NS makes the next one wait PW_HEAP_DUTY times its
- * duration: the heap never costs a child more than 1/PW_HEAP_DUTY of its
- * time, and a normal heap is read at every sample, as before. */
-#define PW_HEAP_FAST_NS 50000
+ * than PW_HEAP_FAST_NS of CPU time makes the next one wait PW_HEAP_DUTY
+ * times its duration: a slow heap costs a child at most 1/PW_HEAP_DUTY of
+ * its time. Faster reads are never paced: a sample without a heap reading
+ * weakens the heap signal's attribution (at 50 us, ordinary heaps of
+ * event children were paced and a malloc leak judged only "suspect"). */
+#define PW_HEAP_FAST_NS 500000
 #define PW_HEAP_DUTY    200
 
 typedef struct pw_heap_pace_t {
