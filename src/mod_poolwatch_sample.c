@@ -707,6 +707,14 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
     w->n = ch->table_n;
 }
 
+/* Nanoseconds from a to b (clock_gettime readings). */
+static apr_uint64_t ns_between(const struct timespec *a,
+                               const struct timespec *b)
+{
+    return (apr_uint64_t)(b->tv_sec - a->tv_sec) * 1000000000u +
+           (apr_uint64_t)b->tv_nsec - (apr_uint64_t)a->tv_nsec;
+}
+
 /* The heap, read when pw_heap_due() says so or a reader asks (force: what
  * it is shown is current), else its last value: an interval without a
  * read shows no heap growth, the next one all of it (as RSS at
@@ -724,10 +732,7 @@ static apr_uint64_t read_heap(pw_child_t *ch, apr_time_t now, int force)
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
     v = pw_proc_heap();
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-    pw_heap_took(&ch->heap, now,
-                 (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-                     (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec,
-                 v);
+    pw_heap_took(&ch->heap, now, ns_between(&t0, &t1), v);
     return v;
 }
 
@@ -802,8 +807,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             quick_sample(ch, &w);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        took_ns = (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-                  (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec;
+        took_ns = ns_between(&t0, &t1);
     } else if (ch->walk != PW_WALK_OFF) {
         apr_status_t rv;
 
@@ -826,8 +830,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             me->walk_errors++;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        took_ns = (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-                  (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec;
+        took_ns = ns_between(&t0, &t1);
         me->pools_seen = walk.visited;
         me->pools_opaque = walk.opaque;
         if (walk.visited > w.n) {
@@ -1084,8 +1087,7 @@ static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sample(ch, r, n, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    ns = (apr_uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-         (apr_uint64_t)t1.tv_nsec - (apr_uint64_t)t0.tv_nsec;
+    ns = ns_between(&t0, &t1);
     ch->self_samples++;
     ch->self_ns_total += ns;
     if (ns > ch->self_ns_max) {
