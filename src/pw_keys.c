@@ -59,13 +59,6 @@ void pw_key_seed(apr_uint64_t s)
     pw_key_seed_ = s;
 }
 
-#define seed      pw_key_seed_
-#define mix       pw_kh_mix
-#define finish    pw_kh_finish
-#define fold      pw_kh_fold
-#define load_tail pw_kh_tail
-#define hash_part pw_kh_part
-
 /* Non-zero when a byte of x is a control byte (< 0x20 or 0x7f). */
 static APR_INLINE apr_uint64_t has_control(apr_uint64_t x)
 {
@@ -96,7 +89,7 @@ static int part_unclean(const char *p, apr_size_t len, int nospace)
     }
     if (i < len) {
         /* the padding counts as letters, neither control nor space */
-        w = load_tail(p + i, len - i) | ((0x41 * PW_ONES) << (8 * (len - i)));
+        w = pw_kh_tail(p + i, len - i) | ((0x41 * PW_ONES) << (8 * (len - i)));
         seen |= has_control(w) | (nospace ? has_space(w) : 0);
     }
     return seen != 0;
@@ -117,22 +110,22 @@ apr_uint64_t pw_key_hash64(const char *key, apr_size_t len)
         hl = sp2 ? (apr_size_t)(sp2 - host) : len - ml - 1;
         pl = sp2 ? len - ml - 1 - hl - 1 : 0;
     }
-    h = hash_part(seed, key, ml);
-    h = mix(h, hash_part(seed, sp1 ? sp1 + 1 : key, hl));
-    h = hash_part(h, sp2 ? sp2 + 1 : key, pl);
-    return finish(h, len);
+    h = pw_kh_part(pw_key_seed_, key, ml);
+    h = pw_kh_mix(h, pw_kh_part(pw_key_seed_, sp1 ? sp1 + 1 : key, hl));
+    h = pw_kh_part(h, sp2 ? sp2 + 1 : key, pl);
+    return pw_kh_finish(h, len);
 }
 
 apr_uint32_t pw_key_hash(const char *key, apr_size_t len)
 {
-    return fold(pw_key_hash64(key, len));
+    return pw_kh_fold(pw_key_hash64(key, len));
 }
 
 void pw_key_host(pw_keyhost_t *kh, const char *host)
 {
     kh->name = host;
     kh->len = host ? strlen(host) : 0;
-    kh->hash = hash_part(seed, host, kh->len);
+    kh->hash = pw_kh_part(pw_key_seed_, host, kh->len);
     kh->plain = kh->len > 0 && kh->len < PW_KEY_MAX / 2 &&
                 !part_unclean(host, kh->len, 1);
 }
