@@ -37,9 +37,13 @@
 #include "pw_keys.h"
 
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
-#define PW_SHM_VERSION 3u
-#define PW_HISTORY     128 /* samples kept per child for graphs */
-#define PW_REASON_MAX  128
+#define PW_SHM_VERSION 4u
+
+/* pw_slot_t.sampler */
+#define PW_SAMPLER_REQUESTS 0   /* log_transaction, in the request's time */
+#define PW_SAMPLER_THREAD   1   /* the child's own thread */
+#define PW_HISTORY          128 /* samples kept per child for graphs */
+#define PW_REASON_MAX       128
 
 typedef enum {
     PW_SLOT_FREE = 0,
@@ -115,6 +119,7 @@ typedef struct pw_slot_t {
     apr_uint64_t self_samples;  /* timed */
     apr_uint64_t self_ns_total; /* their time, summed */
     apr_uint64_t self_ns_max;   /* the longest (a judgement included) */
+    apr_uint64_t sampler;       /* PW_SAMPLER_*: who takes those samples */
 
     /* growth over the last sample interval */
     apr_uint64_t last_requests; /* requests in the interval */

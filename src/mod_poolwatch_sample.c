@@ -21,6 +21,15 @@
  * thread running its request ("locked"). One thread at a time samples: the
  * others skip (trylock), so no request ever waits for the sampler.
  *
+ * Who samples: a threaded child with a PoolWatchSampleInterval has a
+ * thread of its own for it (sampler_main), so that no request pays for a
+ * sample or a judgement in its latency; its request threads only count
+ * (and note their connection's pool). A single-threaded child (prefork)
+ * samples on the request path, in log_transaction: its whole tree may be
+ * walked only by the thread that owns it. So does every child sampling by
+ * request count alone (PoolWatchSampleInterval 0, PoolWatchTrace): there
+ * the interval must end exactly at a request's end.
+ *
  * Nothing here allocates per request from a long-lived pool: the tables
  * are malloc'd once per child, per-connection state lives in c->pool.
  */
@@ -35,7 +44,9 @@
 #include <apr_atomic.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <apr_version.h>
 
 #include "http_core.h"
@@ -85,6 +96,13 @@ typedef struct pw_child_t {
     apr_allocator_t *global_alloc;
     apr_thread_mutex_t *global_mutex; /* APR's, not ours: the walk lock */
     apr_thread_mutex_t *sampler;      /* one sampling thread at a time */
+    /* the child's sampling thread (see the top of this file), or NULL */
+    apr_thread_t *thread;
+    apr_thread_mutex_t *wake_mutex;
+    apr_thread_cond_t *wake;
+    int stop;            /* under wake_mutex */
+    apr_pool_t *scratch; /* the thread's, for log lines; unmanaged */
+    volatile apr_uint64_t conn_noted_at; /* apr_time_t, read unlocked */
     pw_proc_t proc;
     apr_time_t last_rss_at;
     volatile apr_uint64_t last_sample_at; /* apr_time_t, read unlocked */
@@ -891,7 +909,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         vs.conn_path = me->conn_path[0] ? me->conn_path : NULL;
         vs.now = now;
         vs.force = force;
-        vs.pool = r ? r->pool : ch->pchild;
+        vs.pool = r ? r->pool : ch->scratch ? ch->scratch : ch->pchild;
         pw_verdict_sample(&vs);
     }
     pw_slot_write_end(me);
@@ -900,6 +918,125 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     ch->prev_pool = w.pool_bytes;
     ch->prev_heap = heap;
     ch->prev_rss = ch->rss;
+}
+
+/* A sample by a request or the sampling thread, timed: two clock reads
+ * per sample, kept until the next sample puts them in the slot. */
+static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
+{
+    struct timespec t0, t1;
+    apr_uint64_t ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sample(ch, r, n, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ns = ns_between(&t0, &t1);
+    ch->self_samples++;
+    ch->self_ns_total += ns;
+    if (ns > ch->self_ns_max) {
+        ch->self_ns_max = ns;
+    }
+}
+
+/* A sample every PoolWatchSampleEvery requests, at most one per
+ * PoolWatchSampleInterval: the thread wakes once an interval and samples
+ * if enough requests came. An idle child's thread sleeps longer each time
+ * (up to a second, or the interval if longer) instead of waking 100 times
+ * a second for nothing. Timed as the request path's samples were. */
+static void *APR_THREAD_FUNC sampler_main(apr_thread_t *t, void *data)
+{
+    pw_child_t *ch = data;
+    apr_interval_time_t wait = eff.sample_interval;
+    apr_interval_time_t idle_max = eff.sample_interval > APR_USEC_PER_SEC
+                                       ? eff.sample_interval
+                                       : APR_USEC_PER_SEC;
+    apr_uint64_t seen = 0;
+
+    apr_thread_mutex_lock(ch->wake_mutex);
+    while (!ch->stop) {
+        apr_uint64_t n;
+
+        apr_thread_cond_timedwait(ch->wake, ch->wake_mutex, wait);
+        if (ch->stop) {
+            break;
+        }
+        apr_thread_mutex_unlock(ch->wake_mutex);
+        n = apr_atomic_read64(&ch->me->requests);
+        if (n == seen) {
+            wait = wait * 2 < idle_max ? wait * 2 : idle_max;
+        } else {
+            wait = eff.sample_interval;
+            seen = n;
+            apr_thread_mutex_lock(ch->sampler);
+            /* prev_requests: the last sample's, maybe a reader's */
+            if (n - ch->prev_requests >= (apr_uint64_t)eff.sample_every) {
+                timed_sample(ch, NULL, n);
+                apr_pool_clear(ch->scratch);
+            }
+            apr_thread_mutex_unlock(ch->sampler);
+        }
+        apr_thread_mutex_lock(ch->wake_mutex);
+    }
+    apr_thread_mutex_unlock(ch->wake_mutex);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Pre-cleanup of pchild: the thread is stopped and joined before pchild's
+ * subpools and cleanups go (the mutexes, the slot). */
+static apr_status_t stop_sampler(void *data)
+{
+    pw_child_t *ch = data;
+    apr_status_t rv;
+
+    if (ch->thread) {
+        apr_thread_mutex_lock(ch->wake_mutex);
+        ch->stop = 1;
+        apr_thread_cond_signal(ch->wake);
+        apr_thread_mutex_unlock(ch->wake_mutex);
+        apr_thread_join(&rv, ch->thread);
+        ch->thread = NULL;
+    }
+    if (ch->scratch) {
+        apr_pool_destroy(ch->scratch);
+        ch->scratch = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* The child's sampling thread. Started after the first sample; if it
+ * cannot be, requests sample as in a single-threaded child. Its scratch
+ * pool has an allocator of its own: not on APR's global allocator (not
+ * walked, no lock shared with the requests) and cleared after each
+ * sample. Worker and event block all signals before child_init, so the
+ * thread takes none of the MPM's. */
+static void start_sampler(pw_child_t *ch, apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv;
+
+    rv = apr_pool_create_unmanaged_ex(&ch->scratch, NULL, NULL);
+    if (rv == APR_SUCCESS) {
+        apr_pool_tag(ch->scratch, "poolwatch-sampler");
+        rv = apr_thread_mutex_create(&ch->wake_mutex, APR_THREAD_MUTEX_DEFAULT,
+                                     pchild);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_cond_create(&ch->wake, pchild);
+    }
+    apr_pool_pre_cleanup_register(pchild, ch, stop_sampler);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_create(&ch->thread, NULL, sampler_main, ch, pchild);
+    }
+    if (rv != APR_SUCCESS) {
+        ch->thread = NULL;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "PW00012: pid %u: no sampling thread: requests sample "
+                     "(they pay for it in latency)",
+                     ch->proc.pid);
+    }
+    pw_slot_write_begin(ch->me);
+    ch->me->sampler = ch->thread ? PW_SAMPLER_THREAD : PW_SAMPLER_REQUESTS;
+    pw_slot_write_end(ch->me);
 }
 
 void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
@@ -987,6 +1124,7 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
 
     pw_slot_write_begin(ch->me);
     ch->me->walk = ch->walk;
+    ch->me->sampler = PW_SAMPLER_REQUESTS; /* start_sampler() may change it */
     apr_cpystrn(ch->me->walk_reason, ch->walk_reason,
                 sizeof(ch->me->walk_reason));
     pw_slot_write_end(ch->me);
@@ -1006,6 +1144,9 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
                      pw_shm_size(0, (apr_uint32_t)eff.max_pools,
                                  (apr_uint32_t)eff.max_keys));
     sample(ch, NULL, 0, 0);
+    if (ch->threaded && eff.sample_interval > 0 && !eff.trace) {
+        start_sampler(ch, pchild, s);
+    }
 }
 
 int pw_sample_pre_connection(conn_rec *c, void *csd)
@@ -1077,22 +1218,26 @@ static int sample_due(pw_child_t *ch, apr_uint64_t n)
                eff.sample_interval;
 }
 
-/* A sample on the request path, timed: two clock reads per sample, kept
- * until the next sample puts them in the slot. */
-static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
+/* With a sampling thread: the connection that ended a request is shown
+ * at most once per PoolWatchSampleInterval, by the thread that runs it
+ * (no other may read its pool), never waiting for the sampler. */
+static void __attribute__((noinline))
+note_connection_due(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
+                    const pw_pool_size_t *sz)
 {
-    struct timespec t0, t1;
-    apr_uint64_t ns;
+    apr_time_t now = apr_time_now();
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    sample(ch, r, n, 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ns = ns_between(&t0, &t1);
-    ch->self_samples++;
-    ch->self_ns_total += ns;
-    if (ns > ch->self_ns_max) {
-        ch->self_ns_max = ns;
+    if (now -
+            (apr_time_t)__atomic_load_n(&ch->conn_noted_at, __ATOMIC_RELAXED) <
+        eff.sample_interval) {
+        return;
     }
+    if (apr_thread_mutex_trylock(ch->sampler) != APR_SUCCESS) {
+        return;
+    }
+    __atomic_store_n(&ch->conn_noted_at, (apr_uint64_t)now, __ATOMIC_RELAXED);
+    note_connection(ch, c, pc, sz);
+    apr_thread_mutex_unlock(ch->sampler);
 }
 
 /* PoolWatchStreams auto: the first response of a child long enough for a
@@ -1141,7 +1286,7 @@ int pw_sample_log_transaction(request_rec *r)
     pw_pool_size_t sz;
     apr_uint64_t n;
     apr_int64_t growth = 0;
-    int measured = 0;
+    int measured = 0, sized = 0;
     apr_uint32_t hash = 0;
     char key[PW_KEY_MAX];
     int reader;
@@ -1169,6 +1314,7 @@ int pw_sample_log_transaction(request_rec *r)
     /* this thread runs the connection: its pool is ours to read */
     if (pc && ch->walk != PW_WALK_OFF &&
         pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
+        sized = 1;
         if (++pc->requests >= 2) {
             apr_int64_t g = (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
 
@@ -1198,6 +1344,14 @@ int pw_sample_log_transaction(request_rec *r)
     } else if (r->bytes_sent >= PW_STREAM_STEP && !ch->streams &&
                eff.streams == PW_STREAMS_AUTO) {
         streams_on(ch, r);
+    }
+    if (ch->thread) {
+        /* the sampling thread samples; this thread only can name and
+         * measure its connection's pool for the page */
+        if (sized && n % (apr_uint64_t)eff.sample_every == 0) {
+            note_connection_due(ch, c, pc, &sz);
+        }
+        return DECLINED;
     }
     if (!sample_due(ch, n)) {
         return DECLINED;

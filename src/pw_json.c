@@ -367,6 +367,8 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     kv_u64(out, "self_ns_mean",
            s->self_samples ? s->self_ns_total / s->self_samples : 0, &f);
     kv_u64(out, "self_ns_max", s->self_ns_max, &f);
+    kv_str(out, "sampler",
+           s->sampler == PW_SAMPLER_THREAD ? "thread" : "requests", &f);
 
     key(out, "last_interval", &f);
     {

@@ -13,6 +13,8 @@ shows c->pool after the warm-up and B after the Nth leak: the difference is
 again N leaks.
 """
 
+import os
+import signal
 import time
 
 import pytest
@@ -180,6 +182,79 @@ def test_sample_interval_bounds_samples(httpd_factory, mpm):
     assert limited < every4, (limited, every4)
     doc = slow.get("/poolwatch?json").json()
     assert doc["server"]["sample_interval_ms"] == 1000
+
+
+def test_sampler_thread(httpd_factory, mpm):
+    """With a PoolWatchSampleInterval a threaded child samples from a thread
+    of its own, not on the request path: its requests' samples cost them
+    nothing.  It samples at most once an interval while requests come, never
+    while none do, and the connection of the last request is still shown.
+    A prefork child samples from its requests."""
+    srv = httpd_factory(mpm, poolwatch=True,
+                        extra="PoolWatchSampleInterval 20ms")
+    threaded = mpm != "prefork"
+    with srv.client() as c:
+        pid = c.leak("none")
+        first = child_of(c.poolwatch(), pid)
+        assert first["sampler"] == ("thread" if threaded else "requests")
+        t0 = time.monotonic()
+        for _ in range(300):
+            assert c.leak("none") == pid
+        took = time.monotonic() - t0
+        time.sleep(0.1)  # the thread's next tick takes the last requests
+        busy = child_of(c.poolwatch(), pid)
+        samples = busy["samples"] - first["samples"] - 1  # less the reader's
+        assert 1 <= samples <= took / 0.020 + 3, (samples, took)
+        assert busy["self_samples"] > 0, busy
+        assert busy["connection"]["path"].endswith(busy["connection"]["tag"])
+        assert busy["connection"]["tag"], busy["connection"]
+        # idle: only the readers' own samples (each reading samples first;
+        # one reader request since is fewer than PoolWatchSampleEvery)
+        time.sleep(0.5)
+        idle = child_of(c.poolwatch(), pid)
+        assert idle["samples"] - busy["samples"] == 1, (idle, busy)
+        assert idle["requests"] - busy["requests"] == 1
+
+
+@pytest.mark.parametrize("mpm", ["worker", "event"])
+def test_sampler_thread_restarts(httpd_factory, mpm):
+    """Children with a sampling thread exit promptly on graceful restarts
+    and when recycled (MaxConnectionsPerChild): the thread is stopped and
+    joined before their pools go."""
+    srv = httpd_factory(mpm, poolwatch=True,
+                        extra="PoolWatchSampleInterval 10ms\n"
+                              "MaxConnectionsPerChild 20")
+    parent = srv.parent_pid()
+    old = set()
+    for restart in range(3):
+        for _ in range(30):  # short connections: children recycle
+            r = srv.get("/leak?what=pchild&n=100")
+            assert r.status == 200
+        doc = srv.get("/poolwatch?json").json()
+        old |= {ch["pid"] for ch in doc["children"]
+                if ch["state"] == "running" and ch["sampler"] == "thread"}
+        mark = srv.log_mark()
+        os.kill(parent, signal.SIGUSR1)
+        dl = Deadline(20)
+        while "resuming normal operations" not in srv.log_text(mark):
+            dl.check("graceful restart %d" % restart)
+            time.sleep(0.05)
+    assert old, "no child sampled from a thread"
+    dl = Deadline(20)
+    while any(pid_exists(p) for p in old):
+        dl.check("old children still running: %s"
+                 % sorted(p for p in old if pid_exists(p)))
+        time.sleep(0.1)
+    assert srv.alive() and srv.parent_pid() == parent
+    assert not srv.crashes()
+
+
+def pid_exists(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
 
 
 def test_default_interval_still_finds_leak(httpd_factory, mpm):
