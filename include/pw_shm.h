@@ -39,6 +39,23 @@
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
 #define PW_SHM_VERSION 4u
 
+/* A histogram of durations for percentiles without keeping samples:
+ * bucket 0 is under 256 ns, then four buckets per power of two (each at
+ * most 25 % wide) up to 2^24 ns (16.8 ms), the last takes everything
+ * longer. */
+#define PW_TIME_BUCKETS 66
+
+apr_uint32_t pw_time_bucket(apr_uint64_t ns);
+
+/* The bucket's upper bound in ns (its lower bound for the last one). */
+apr_uint64_t pw_time_bucket_upper(apr_uint32_t i);
+
+/* The upper bound of the bucket that holds the q-quantile (0 < q <= 1) of
+ * the n buckets' counts: at least that fraction of the durations are no
+ * longer. 0 when the histogram is empty. */
+apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
+                              double q);
+
 /* pw_slot_t.sampler */
 #define PW_SAMPLER_REQUESTS 0   /* log_transaction, in the request's time */
 #define PW_SAMPLER_THREAD   1   /* the child's own thread */
@@ -120,6 +137,7 @@ typedef struct pw_slot_t {
     apr_uint64_t self_ns_total; /* their time, summed */
     apr_uint64_t self_ns_max;   /* the longest (a judgement included) */
     apr_uint64_t sampler;       /* PW_SAMPLER_*: who takes those samples */
+    apr_uint32_t self_hist[PW_TIME_BUCKETS]; /* their times: pw_time_bucket */
 
     /* growth over the last sample interval */
     apr_uint64_t last_requests; /* requests in the interval */

@@ -120,6 +120,7 @@ typedef struct pw_child_t {
     apr_uint64_t prev_requests;
     /* request-path samples timed, not yet in the slot (see pw_slot_t) */
     apr_uint64_t self_samples, self_ns_total, self_ns_max;
+    apr_uint32_t self_hist[PW_TIME_BUCKETS]; /* since the last reset */
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     pw_heap_pace_t heap;                        /* mallinfo2(), paced */
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -736,20 +737,21 @@ static apr_uint64_t ns_between(const struct timespec *a,
 /* The heap, read when pw_heap_due() says so or a reader asks (force: what
  * it is shown is current), else its last value: an interval without a
  * read shows no heap growth, the next one all of it (as RSS at
- * PoolWatchRSSInterval). The read is timed in thread CPU time, so that a
- * preemption in the middle of it does not count as a slow heap. */
+ * PoolWatchRSSInterval). Timed as pw_heap_pace_t says: by the wall clock,
+ * in thread CPU time only after a read that looked slow. */
 static apr_uint64_t read_heap(pw_child_t *ch, apr_time_t now, int force)
 {
     struct timespec t0, t1;
+    clockid_t clock = ch->heap.cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     apr_uint64_t v;
 
     if (!force && !pw_heap_due(&ch->heap, now)) {
         ch->heap.skipped++;
         return ch->heap.value;
     }
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    clock_gettime(clock, &t0);
     v = pw_proc_heap();
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+    clock_gettime(clock, &t1);
     pw_heap_took(&ch->heap, now, ns_between(&t0, &t1), v);
     return v;
 }
@@ -811,6 +813,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             me->reset_at = now;
             me->self_samples = me->self_ns_total = me->self_ns_max = 0;
             ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
+            memset(ch->self_hist, 0, sizeof(ch->self_hist));
         }
     }
     memset(&walk, 0, sizeof(walk));
@@ -874,6 +877,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         me->self_ns_max = ch->self_ns_max;
     }
     ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
+    memcpy(me->self_hist, ch->self_hist, sizeof(me->self_hist));
     me->samples++;
     me->updated = now;
     me->heap_bytes = heap;
@@ -932,6 +936,7 @@ static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ns = ns_between(&t0, &t1);
     ch->self_samples++;
+    ch->self_hist[pw_time_bucket(ns)]++;
     ch->self_ns_total += ns;
     if (ns > ch->self_ns_max) {
         ch->self_ns_max = ns;

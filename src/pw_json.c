@@ -367,6 +367,10 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     kv_u64(out, "self_ns_mean",
            s->self_samples ? s->self_ns_total / s->self_samples : 0, &f);
     kv_u64(out, "self_ns_max", s->self_ns_max, &f);
+    kv_u64(out, "self_ns_p50",
+           pw_time_quantile(s->self_hist, PW_TIME_BUCKETS, 0.5), &f);
+    kv_u64(out, "self_ns_p99",
+           pw_time_quantile(s->self_hist, PW_TIME_BUCKETS, 0.99), &f);
     kv_str(out, "sampler",
            s->sampler == PW_SAMPLER_THREAD ? "thread" : "requests", &f);
 

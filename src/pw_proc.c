@@ -85,20 +85,27 @@ extern size_t __sanitizer_get_current_allocated_bytes(void)
 
 int pw_heap_due(const pw_heap_pace_t *p, apr_time_t now)
 {
-    if (!p->read || p->ns < PW_HEAP_FAST_NS) {
+    if (!p->read || p->pace_ns < PW_HEAP_FAST_NS) {
         return 1;
     }
-    /* ns / 1000 microseconds of reading, PW_HEAP_DUTY times over */
-    return now - p->at >= (apr_time_t)(p->ns / 1000 * PW_HEAP_DUTY);
+    /* pace_ns / 1000 microseconds of reading, PW_HEAP_DUTY times over */
+    return now - p->at >= (apr_time_t)(p->pace_ns / 1000 * PW_HEAP_DUTY);
 }
 
 void pw_heap_took(pw_heap_pace_t *p, apr_time_t now, apr_uint64_t ns,
                   apr_uint64_t value)
 {
+    int slow = ns >= PW_HEAP_FAST_NS;
+
     p->at = now;
     p->ns = ns;
     p->value = value;
     p->read = 1;
+    if (p->cpu) {
+        p->pace_ns = slow ? ns : 0; /* CPU time: the heap's own cost */
+    }
+    /* wall-slow: maybe preempted; CPU-timed next. CPU-slow: stay so */
+    p->cpu = slow;
 }
 
 apr_uint64_t pw_proc_heap(void)

@@ -263,3 +263,50 @@ const pw_sample_t *pw_slot_history_at(const pw_slot_t *slot, apr_uint32_t n)
     first = (slot->hist_next + PW_HISTORY - slot->hist_count) % PW_HISTORY;
     return &slot->hist[(first + n) % PW_HISTORY];
 }
+
+apr_uint32_t pw_time_bucket(apr_uint64_t ns)
+{
+    apr_uint32_t e, i;
+
+    if (ns < 256) {
+        return 0;
+    }
+    e = 63 - (apr_uint32_t)__builtin_clzll(ns); /* ns in [2^e, 2^(e+1)) */
+    i = 1 + (e - 8) * 4 + (apr_uint32_t)((ns >> (e - 2)) & 3);
+    return i < PW_TIME_BUCKETS - 1 ? i : PW_TIME_BUCKETS - 1;
+}
+
+apr_uint64_t pw_time_bucket_upper(apr_uint32_t i)
+{
+    apr_uint32_t e;
+
+    if (i == 0) {
+        return 256;
+    }
+    if (i >= PW_TIME_BUCKETS - 1) {
+        return (apr_uint64_t)1 << (8 + (PW_TIME_BUCKETS - 2) / 4);
+    }
+    e = 8 + (i - 1) / 4;
+    return (apr_uint64_t)(5 + (i - 1) % 4) << (e - 2);
+}
+
+apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
+                              double q)
+{
+    apr_uint64_t total = 0, seen = 0;
+    apr_uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        total += hist[i];
+    }
+    if (total == 0) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        seen += hist[i];
+        if ((double)seen >= q * (double)total) {
+            return pw_time_bucket_upper(i);
+        }
+    }
+    return pw_time_bucket_upper(n - 1);
+}

@@ -206,6 +206,10 @@ def test_sampler_thread(httpd_factory, mpm):
         samples = busy["samples"] - first["samples"] - 1  # less the reader's
         assert 1 <= samples <= took / 0.020 + 3, (samples, took)
         assert busy["self_samples"] > 0, busy
+        # percentiles from the module's histogram: ordered, and the
+        # buckets are at most 25 % wide
+        assert 0 < busy["self_ns_p50"] <= busy["self_ns_p99"], busy
+        assert busy["self_ns_p99"] <= busy["self_ns_max"] * 1.25, busy
         assert busy["connection"]["path"].endswith(busy["connection"]["tag"])
         assert busy["connection"]["tag"], busy["connection"]
         # idle: only the readers' own samples (each reading samples first;

@@ -170,7 +170,8 @@ START_TEST(test_heap_grows)
 END_TEST
 
 /* Pacing of heap reads: a fast read never delays the next; a slow one
- * makes the next wait PW_HEAP_DUTY times as long. */
+ * by the wall clock makes the next timed in CPU time, and a slow one in
+ * CPU time makes the next wait PW_HEAP_DUTY times as long. */
 START_TEST(test_heap_pace)
 {
     pw_heap_pace_t p;
@@ -181,22 +182,36 @@ START_TEST(test_heap_pace)
 
     pw_heap_took(&p, t, PW_HEAP_FAST_NS - 1, 42);
     ck_assert_uint_eq(p.value, 42);
+    ck_assert(!p.cpu);
     ck_assert(pw_heap_due(&p, t)); /* fast: at once */
 
-    /* 2 ms: the next read 400 ms later, not before */
+    /* 2 ms by the wall clock: maybe preempted, not paced; timed in CPU
+     * time next */
     pw_heap_took(&p, t, 2000000, 43);
+    ck_assert(p.cpu);
+    ck_assert(pw_heap_due(&p, t));
+    /* and fast in CPU time: it was preempted */
+    pw_heap_took(&p, t, 1000, 43);
+    ck_assert(!p.cpu);
+    ck_assert(pw_heap_due(&p, t));
+
+    /* 2 ms, then 2 ms in CPU time: the next read 400 ms later */
+    pw_heap_took(&p, t, 2000000, 43);
+    pw_heap_took(&p, t, 2000000, 43);
+    ck_assert(p.cpu);
     ck_assert(!pw_heap_due(&p, t));
     ck_assert(!pw_heap_due(&p, t + apr_time_from_msec(2) * PW_HEAP_DUTY - 1));
     ck_assert(pw_heap_due(&p, t + apr_time_from_msec(2) * PW_HEAP_DUTY));
 
-    /* 30 ms: 6 s */
+    /* 30 ms (in CPU time, as paced reads are): 6 s */
     pw_heap_took(&p, t, 30000000, 44);
     ck_assert(!pw_heap_due(&p, t + apr_time_from_sec(5)));
     ck_assert(pw_heap_due(&p, t + apr_time_from_sec(6)));
 
-    /* and fast again: every sample */
+    /* and fast again: every sample, by the wall clock */
     pw_heap_took(&p, t, 1000, 45);
     ck_assert(pw_heap_due(&p, t));
+    ck_assert(!p.cpu);
 }
 END_TEST
 

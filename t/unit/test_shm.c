@@ -689,6 +689,63 @@ START_TEST(test_reset_generation)
 }
 END_TEST
 
+/* Every duration lands in a bucket whose bounds hold it, buckets are in
+ * order and at most 25 % wide, and the last takes what is longer. */
+START_TEST(test_time_buckets)
+{
+    apr_uint64_t ns, lo = 0;
+    apr_uint32_t i, prev = 0;
+
+    ck_assert_uint_eq(pw_time_bucket(0), 0);
+    ck_assert_uint_eq(pw_time_bucket(255), 0);
+    ck_assert_uint_eq(pw_time_bucket(256), 1);
+    for (ns = 1; ns < ((apr_uint64_t)1 << 26); ns += 1 + ns / 97) {
+        i = pw_time_bucket(ns);
+        ck_assert_uint_ge(i, prev);
+        ck_assert_uint_lt(i, PW_TIME_BUCKETS);
+        if (i < PW_TIME_BUCKETS - 1) {
+            ck_assert_uint_lt(ns, pw_time_bucket_upper(i));
+        }
+        if (i > 0) {
+            ck_assert_uint_ge(ns, pw_time_bucket_upper(i - 1));
+        }
+        prev = i;
+    }
+    for (i = 1; i < PW_TIME_BUCKETS - 1; i++) {
+        lo = pw_time_bucket_upper(i - 1);
+        ck_assert_uint_gt(pw_time_bucket_upper(i), lo);
+        ck_assert_uint_le(pw_time_bucket_upper(i) * 4, lo * 5);
+    }
+    ck_assert_uint_eq(pw_time_bucket((apr_uint64_t)1 << 24),
+                      PW_TIME_BUCKETS - 1);
+    ck_assert_uint_eq(pw_time_bucket(~(apr_uint64_t)0), PW_TIME_BUCKETS - 1);
+}
+END_TEST
+
+START_TEST(test_time_quantile)
+{
+    apr_uint32_t h[PW_TIME_BUCKETS];
+    int k;
+
+    memset(h, 0, sizeof(h));
+    ck_assert_uint_eq(pw_time_quantile(h, PW_TIME_BUCKETS, 0.99), 0);
+    /* 98 samples of 3 us, 2 of 300 us: p50 and p98 are 3 us's bucket,
+     * p99 300 us's */
+    for (k = 0; k < 98; k++) {
+        h[pw_time_bucket(3000)]++;
+    }
+    h[pw_time_bucket(300000)] += 2;
+    ck_assert_uint_eq(pw_time_quantile(h, PW_TIME_BUCKETS, 0.5),
+                      pw_time_bucket_upper(pw_time_bucket(3000)));
+    ck_assert_uint_eq(pw_time_quantile(h, PW_TIME_BUCKETS, 0.98),
+                      pw_time_bucket_upper(pw_time_bucket(3000)));
+    ck_assert_uint_eq(pw_time_quantile(h, PW_TIME_BUCKETS, 0.99),
+                      pw_time_bucket_upper(pw_time_bucket(300000)));
+    ck_assert_uint_gt(pw_time_quantile(h, PW_TIME_BUCKETS, 0.5), 3000);
+    ck_assert_uint_le(pw_time_quantile(h, PW_TIME_BUCKETS, 0.5), 3750);
+}
+END_TEST
+
 Suite *pw_shm_suite(void)
 {
     Suite *s = suite_create("pw_shm");
@@ -721,6 +778,11 @@ Suite *pw_shm_suite(void)
     tc = tcase_create("history");
     tcase_add_test(tc, test_history_ring);
     tcase_add_test(tc, test_reset_generation);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("time histogram");
+    tcase_add_test(tc, test_time_buckets);
+    tcase_add_test(tc, test_time_quantile);
     suite_add_tcase(s, tc);
     return s;
 }
