@@ -254,6 +254,11 @@ static APR_INLINE pw_keyrec_t *pw_key_get_parts(pw_keyrec_t *recs,
     return pw_key_get_parts_slow(recs, n, kp, hash);
 }
 
+/* Bumped (release) after every claim, once the entry is ready: a sampler
+ * that keeps a list of the ready entries rebuilds it only when this moved,
+ * instead of reading every entry of the table at every sample. */
+extern volatile apr_uint32_t pw_key_claims;
+
 /* Frees an entry (sampler thread only): readers see it gone, and a request
  * thread still holding it counts into whatever claims it next. */
 void pw_key_evict(pw_keyrec_t *rec);

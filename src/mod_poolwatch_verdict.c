@@ -63,6 +63,12 @@ typedef struct pw_verdict_t {
     pw_keyrec_t *keys;
     apr_uint32_t nkeys;
     pw_keystate_t *ks;
+    /* the ready entries, in table order: a sample reads only these (a
+     * read of every entry is a cache line each, at every sample) */
+    apr_uint32_t *live;
+    apr_uint32_t nlive;
+    apr_uint32_t live_claims; /* pw_key_claims when live was built */
+    int live_stale;           /* an entry was evicted since */
     pw_window_t *window;
     pw_attr_key_t *results;
     char (*names)[PW_PATH_MAX]; /* pool paths by id */
@@ -80,17 +86,19 @@ apr_size_t pw_verdict_child_init(pw_slot_t *me, apr_uint32_t max_pools,
                                  apr_uint32_t max_keys)
 {
     apr_uint32_t s;
-    apr_size_t bytes = max_keys * sizeof(*vd.ks) + sizeof(*vd.window) +
-                       PW_ATTR_KEYS * sizeof(*vd.results) +
+    apr_size_t bytes = max_keys * (sizeof(*vd.ks) + sizeof(*vd.live)) +
+                       sizeof(*vd.window) + PW_ATTR_KEYS * sizeof(*vd.results) +
                        PW_NAMES * sizeof(*vd.names);
 
     memset(&vd, 0, sizeof(vd));
     /* once per child, freed by pw_verdict_child_exit() */
     vd.ks = calloc(max_keys, sizeof(*vd.ks));
+    vd.live = calloc(max_keys, sizeof(*vd.live));
+    vd.live_stale = 1;
     vd.window = calloc(1, sizeof(*vd.window));
     vd.results = calloc(PW_ATTR_KEYS, sizeof(*vd.results));
     vd.names = calloc(PW_NAMES, sizeof(*vd.names));
-    if (!vd.ks || !vd.window || !vd.results || !vd.names) {
+    if (!vd.ks || !vd.live || !vd.window || !vd.results || !vd.names) {
         return 0;
     }
     vd.me = me;
@@ -114,10 +122,12 @@ void pw_verdict_child_exit(void)
 {
     vd.active = 0;
     free(vd.ks);
+    free(vd.live);
     free(vd.window);
     free(vd.results);
     free(vd.names);
     vd.ks = NULL;
+    vd.live = NULL;
     vd.window = NULL;
     vd.results = NULL;
     vd.names = NULL;
@@ -338,7 +348,8 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
 void pw_verdict_sample(const pw_verdict_sample_t *in)
 {
     pw_interval_t iv;
-    apr_uint32_t i, warmup = (apr_uint32_t)pw_effective_config()->warmup;
+    apr_uint32_t i, j, claims;
+    apr_uint32_t warmup = (apr_uint32_t)pw_effective_config()->warmup;
     apr_uint64_t ovf;
     int leaving = 0;
 
@@ -351,21 +362,33 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
     iv.g[PW_IVL_HEAP] = in->heap_growth;
     iv.g[PW_IVL_RSS] = in->rss_growth;
 
-    for (i = 0; i < vd.nkeys; i++) {
-        pw_keyrec_t *rec = &vd.keys[i];
+    claims = __atomic_load_n(&pw_key_claims, __ATOMIC_ACQUIRE);
+    if (vd.live_stale || claims != vd.live_claims) {
+        vd.live_claims = claims;
+        vd.live_stale = 0;
+        vd.nlive = 0;
+        for (i = 0; i < vd.nkeys; i++) {
+            if (__atomic_load_n(&vd.keys[i].ready, __ATOMIC_ACQUIRE)) {
+                vd.live[vd.nlive++] = i;
+            }
+        }
+    }
+    for (j = 0; j < vd.nlive; j++) {
+        pw_keyrec_t *rec = &vd.keys[i = vd.live[j]];
         pw_keystate_t *k = &vd.ks[i];
         apr_uint64_t req, creq, cgrow, d, judged;
 
-        if (!apr_atomic_read32(&rec->ready)) {
+        /* compiler atomics here too: every key, every sample */
+        if (!__atomic_load_n(&rec->ready, __ATOMIC_ACQUIRE)) {
             continue;
         }
         if (k->gen != rec->gen) {
             memset(k, 0, sizeof(*k)); /* a new key in this entry */
             k->gen = rec->gen;
         }
-        req = apr_atomic_read64(&rec->requests);
-        creq = apr_atomic_read64(&rec->conn_requests);
-        cgrow = apr_atomic_read64(&rec->conn_growth);
+        req = __atomic_load_n(&rec->requests, __ATOMIC_RELAXED);
+        creq = __atomic_load_n(&rec->conn_requests, __ATOMIC_RELAXED);
+        cgrow = __atomic_load_n(&rec->conn_growth, __ATOMIC_RELAXED);
         d = req - k->prev_requests;
         judged = req > warmup ? req - warmup : 0;
         if (judged > d) {
@@ -410,6 +433,7 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
         if (victim >= 0) {
             pw_key_evict(&vd.keys[victim]);
             vd.me->keys_evicted++;
+            vd.live_stale = 1;
         }
         vd.prev_overflow = ovf;
     }
@@ -485,6 +509,7 @@ void pw_verdict_reset(void)
         }
     }
     memset(vd.ks, 0, vd.nkeys * sizeof(*vd.ks));
+    vd.live_stale = 1;
     memset(vd.window, 0, sizeof(*vd.window));
     apr_atomic_set64(&vd.me->keys_overflow, 0);
     vd.prev_overflow = 0;

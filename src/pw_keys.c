@@ -189,6 +189,8 @@ static void write_parts(char *key, const pw_keyparts_t *kp)
     at[kp->path_len] = '\0';
 }
 
+volatile apr_uint32_t pw_key_claims;
+
 static void wait_ready(pw_keyrec_t *r, apr_uint32_t h)
 {
     apr_time_t until = 0;
@@ -226,6 +228,7 @@ static pw_keyrec_t *claim(pw_keyrec_t *r, apr_uint32_t was, const char *key,
     }
     apr_atomic_inc32(&r->gen);
     apr_atomic_set32(&r->ready, 1);
+    __atomic_add_fetch(&pw_key_claims, 1, __ATOMIC_RELEASE);
     return r;
 }
 
