@@ -113,9 +113,12 @@ sanitize: $(SAN_MOD) $(SAN_DIR)/pw_unit $(TESTMOD)
 	    PW_REQUIRE_POOLWATCH=1 $(PYTHON) -m pytest -q $(SAN_TESTS) \
 	    -k "$(SAN_DESELECT)"
 
-# The short subset `make test` runs: the read-outs, the self-watch and the
-# hostile requests (not the flood) against the sanitized module, ~1 min.
-SAN_QUICK = t/test_poolwatch_json.py t/test_selfwatch.py t/test_hostile.py
+# The short subset `make test` runs: the read-outs, the self-watch, the
+# hostile requests (not the flood) and the threaded children's sampling
+# thread (its start, pace and exit) against the sanitized module, ~1 min.
+SAN_QUICK = t/test_poolwatch_json.py t/test_selfwatch.py t/test_hostile.py \
+    t/test_leaks.py::test_sampler_thread \
+    t/test_leaks.py::test_sampler_thread_restarts
 
 sanitize-quick: $(SAN_MOD) $(TESTMOD)
 	PW_MODULE=$(SAN_MOD) PW_SERVER_PRELOAD=$(LIBASAN) PW_SANITIZE=1 \

@@ -1,7 +1,8 @@
 """valgrind memcheck of apache2 -X with mod_poolwatch: the module loses
 no memory and makes no invalid access.
 
-One process (prefork -X, every request sampled and judged) under
+One process (prefork -X, every request sampled and judged; and event -X
+with a PoolWatchSampleInterval, sampled by the child's own thread) under
 memcheck serves a few hundred mixed requests: static files, 404s,
 /poolwatch?json and ?format=prometheus readings, and mod_pwtest leaks
 that produce verdicts (pchild, pconf, malloc, conn).  It is stopped with
@@ -84,7 +85,13 @@ def test_problems_parser():
     assert len(errors) == 1 and "pw_pool.c" in errors[0]
 
 
-def test_memcheck_apache2_X(httpd_factory, monkeypatch):
+@pytest.mark.parametrize("mpm,extra", [
+    ("prefork", ""),
+    # a threaded child with an interval samples from its own thread: that
+    # thread's start, samples, judgements and join at exit, checked too
+    ("event", "PoolWatchSampleInterval 10ms\n"),
+], ids=["prefork", "event-thread"])
+def test_memcheck_apache2_X(httpd_factory, monkeypatch, mpm, extra):
     if not os.path.exists(VALGRIND):
         pytest.fail(f"{VALGRIND} missing: apt-get install valgrind")
     monkeypatch.setenv("PW_SERVER_WRAP", " ".join([
@@ -92,8 +99,8 @@ def test_memcheck_apache2_X(httpd_factory, monkeypatch):
         "--show-leak-kinds=definite", "--keep-debuginfo=yes",
         "--num-callers=40", "--error-limit=no",
         "--log-file={root}/logs/valgrind.%p"]))
-    srv = httpd_factory("prefork", poolwatch=True, single=True, timeout=180,
-                        extra="PoolWatchKey query\nPoolWatchWarmup 2")
+    srv = httpd_factory(mpm, poolwatch=True, single=True, timeout=180,
+                        extra=extra + "PoolWatchKey query\nPoolWatchWarmup 2")
     deadline = Deadline(600)
     served = 0
     with srv.client(timeout=60) as c:
@@ -124,6 +131,8 @@ def test_memcheck_apache2_X(httpd_factory, monkeypatch):
         doc = c.poolwatch()
     verdicts = {k["key"]: k["verdict"] for k in doc["keys"]}
     assert "leak" in verdicts.values(), verdicts
+    assert doc["children"][0]["sampler"] == (
+        "thread" if extra else "requests"), doc["children"][0]
     srv.stop(timeout=120)
     logs = sorted((srv.root / "logs").glob("valgrind.*"))
     assert logs, "valgrind wrote no report"
