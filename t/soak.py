@@ -71,8 +71,12 @@ SOAK_CONF = {
     "event": "StartServers 2\nServerLimit 4\nThreadsPerChild 8\n"
              "MinSpareThreads 4\nMaxSpareThreads 24\nMaxRequestWorkers 32\n",
 }
+# The module's default sample interval (the tests' template sets 0): a
+# soak runs what production runs, threaded children with their sampling
+# thread through restarts, kills and recycling.
 POOLWATCH_CONF = ("<IfModule poolwatch_module>\n"
                   "    PoolWatchKey query\n"
+                  "    PoolWatchSampleInterval 10ms\n"
                   "</IfModule>\n")
 
 
@@ -302,6 +306,9 @@ class Soak:
             return None
         with self.lock:
             self.reads["json"] += 1
+        for c in doc.get("children", []):
+            if c.get("state") == "running":
+                self.count("sampler_" + str(c.get("sampler")))
         self.consistent(kind, doc, started,
                         seen if seen is not None else self._seen(kind))
         return doc

@@ -52,6 +52,11 @@ def test_soak(need_poolwatch, mpm_name):
     assert not problems, "\n".join(problems)
     assert with_pw["restarts"] == RESTARTS
     assert with_pw["sigkill"] == 1 and with_pw["sigsegv"] == 1
+    # at the default interval threaded children sample from their thread
+    want = "sampler_requests" if mpm_name == "prefork" else "sampler_thread"
+    other = ({"sampler_requests", "sampler_thread"} - {want}).pop()
+    assert with_pw["counts"].get(want, 0) > 0, with_pw["counts"]
+    assert with_pw["counts"].get(other, 0) == 0, with_pw["counts"]
 
 
 def gens(rss, pconf=None, process=None):
