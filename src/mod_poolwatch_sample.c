@@ -433,6 +433,7 @@ typedef struct walk_ctx_t {
     int may_register;       /* we own every pool: single-threaded */
     int first;              /* the child's first walk */
     unsigned int new_count; /* long-lived pools born since the last walk */
+    int changed; /* quick_sample: a record differs from the slot's copy */
     char new_path[PW_PATH_MAX];
 } walk_ctx_t;
 
@@ -706,7 +707,10 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
         pw_poolrec_t *rec = &ch->table[i];
         pw_follow_t *f = &ch->follow[ch->table_follow[i]];
 
-        rec->growth = 0;
+        if (rec->growth != 0) {
+            w->changed = 1; /* the slot shows the last growth */
+            rec->growth = 0;
+        }
         if (rec->flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) {
             continue;
         }
@@ -715,6 +719,11 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
             pw_pool_size_cached(f->pool, &f->cache) == APR_SUCCESS) {
             rec->growth =
                 (apr_int64_t)f->cache.size.bytes - (apr_int64_t)f->bytes;
+            if (rec->growth != 0 ||
+                rec->reserved_bytes != f->cache.size.reserved ||
+                rec->nodes != f->cache.size.nodes) {
+                w->changed = 1;
+            }
             f->bytes = f->cache.size.bytes;
             rec->bytes = f->cache.size.bytes;
             rec->reserved_bytes = f->cache.size.reserved;
@@ -769,6 +778,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     __atomic_store_n(&ch->last_sample_at, (apr_uint64_t)now, __ATOMIC_RELAXED);
     apr_uint64_t took_ns = 0;
     struct timespec t0, t1;
+    int quick = 0; /* re-measured in place: see quick_sample */
 
     memset(&w, 0, sizeof(w));
     w.ch = ch;
@@ -819,6 +829,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
     memset(&walk, 0, sizeof(walk));
     if (ch->walk != PW_WALK_OFF && !force && !w.first && ch->table_n &&
         ch->walks % PW_FULL_WALK_EVERY != 0) {
+        quick = 1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (ch->walk == PW_WALK_LOCKED) {
             apr_thread_mutex_lock(ch->global_mutex);
@@ -866,7 +877,11 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
                      "PW00010: pid %u: %u new long-lived pool(s), first %s",
                      ch->proc.pid, w.new_count, w.new_path);
     }
-    memcpy(pw_slot_pools(me), ch->table, w.n * sizeof(pw_poolrec_t));
+    /* the table is some KiB: copied to the slot's cold lines only when a
+     * re-measure changed it, or after a walk */
+    if (!quick || w.changed) {
+        memcpy(pw_slot_pools(me), ch->table, w.n * sizeof(pw_poolrec_t));
+    }
     me->npools = w.n;
     me->walk_ns = took_ns;
     me->heap_ns = ch->heap.ns;
