@@ -121,6 +121,7 @@ typedef struct pw_child_t {
     /* request-path samples timed, not yet in the slot (see pw_slot_t) */
     apr_uint64_t self_samples, self_ns_total, self_ns_max;
     apr_uint32_t self_hist[PW_TIME_BUCKETS]; /* since the last reset */
+    apr_uint32_t hist_lo, hist_hi; /* buckets [lo, hi) not yet in the slot */
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     pw_heap_pace_t heap;                        /* mallinfo2(), paced */
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -824,6 +825,8 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             me->self_samples = me->self_ns_total = me->self_ns_max = 0;
             ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
             memset(ch->self_hist, 0, sizeof(ch->self_hist));
+            memset(me->self_hist, 0, sizeof(me->self_hist));
+            ch->hist_lo = ch->hist_hi = 0;
         }
     }
     memset(&walk, 0, sizeof(walk));
@@ -892,7 +895,11 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         me->self_ns_max = ch->self_ns_max;
     }
     ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
-    memcpy(me->self_hist, ch->self_hist, sizeof(me->self_hist));
+    if (ch->hist_lo < ch->hist_hi) { /* one bucket, mostly: one line */
+        memcpy(me->self_hist + ch->hist_lo, ch->self_hist + ch->hist_lo,
+               (ch->hist_hi - ch->hist_lo) * sizeof(me->self_hist[0]));
+        ch->hist_lo = ch->hist_hi = 0;
+    }
     me->samples++;
     me->updated = now;
     me->heap_bytes = heap;
@@ -945,13 +952,22 @@ static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
 {
     struct timespec t0, t1;
     apr_uint64_t ns;
+    apr_uint32_t b;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sample(ch, r, n, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ns = ns_between(&t0, &t1);
+    b = pw_time_bucket(ns);
     ch->self_samples++;
-    ch->self_hist[pw_time_bucket(ns)]++;
+    ch->self_hist[b]++;
+    if (ch->hist_lo == ch->hist_hi) {
+        ch->hist_lo = b;
+        ch->hist_hi = b + 1;
+    } else {
+        ch->hist_lo = b < ch->hist_lo ? b : ch->hist_lo;
+        ch->hist_hi = b + 1 > ch->hist_hi ? b + 1 : ch->hist_hi;
+    }
     ch->self_ns_total += ns;
     if (ns > ch->self_ns_max) {
         ch->self_ns_max = ns;

@@ -419,6 +419,10 @@ def test_reset_only_by_post(httpd_factory, mpm):
     assert key not in my_keys(after, pid), my_keys(after, pid)
     assert len(me["history"]) <= 2, me["history"]
     assert me["requests"] >= LEAK_COUNT  # counters are not statistics
+    # the samples' timing is statistics: its histogram went with the count
+    assert child_of(before, pid)["self_ns_p50"] > 0
+    assert me["self_samples"] <= 2, me
+    assert (me["self_samples"] == 0) == (me["self_ns_p50"] == 0), me
     assert auto["PoolWatchResets"] == ["1"]
     assert auto2["PoolWatchResets"] == ["2"]
     log = srv.log_text()
