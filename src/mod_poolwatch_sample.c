@@ -974,6 +974,12 @@ static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
     }
 }
 
+/* Whether this child samples from a thread of its own (see the top). */
+static int wants_thread(const pw_child_t *ch)
+{
+    return ch->threaded && eff.sample_interval > 0 && !eff.trace;
+}
+
 /* A sample every PoolWatchSampleEvery requests, at most one per
  * PoolWatchSampleInterval: the thread wakes once an interval and samples
  * if enough requests came. An idle child's thread sleeps longer each time
@@ -1070,9 +1076,11 @@ static void start_sampler(pw_child_t *ch, apr_pool_t *pchild, server_rec *s)
                      "(they pay for it in latency)",
                      ch->proc.pid);
     }
-    pw_slot_write_begin(ch->me);
-    ch->me->sampler = ch->thread ? PW_SAMPLER_THREAD : PW_SAMPLER_REQUESTS;
-    pw_slot_write_end(ch->me);
+    if (ch->thread == NULL) {
+        pw_slot_write_begin(ch->me);
+        ch->me->sampler = PW_SAMPLER_REQUESTS;
+        pw_slot_write_end(ch->me);
+    }
 }
 
 void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
@@ -1160,7 +1168,10 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
 
     pw_slot_write_begin(ch->me);
     ch->me->walk = ch->walk;
-    ch->me->sampler = PW_SAMPLER_REQUESTS; /* start_sampler() may change it */
+    /* what start_sampler() will start, so that a reader of a child still
+     * in child_init is not told otherwise (it says so if it fails) */
+    ch->me->sampler =
+        wants_thread(ch) ? PW_SAMPLER_THREAD : PW_SAMPLER_REQUESTS;
     apr_cpystrn(ch->me->walk_reason, ch->walk_reason,
                 sizeof(ch->me->walk_reason));
     pw_slot_write_end(ch->me);
@@ -1180,7 +1191,7 @@ void pw_sample_child_init(apr_pool_t *pchild, server_rec *s)
                      pw_shm_size(0, (apr_uint32_t)eff.max_pools,
                                  (apr_uint32_t)eff.max_keys));
     sample(ch, NULL, 0, 0);
-    if (ch->threaded && eff.sample_interval > 0 && !eff.trace) {
+    if (wants_thread(ch)) {
         start_sampler(ch, pchild, s);
     }
 }

@@ -307,7 +307,9 @@ class Soak:
         with self.lock:
             self.reads["json"] += 1
         for c in doc.get("children", []):
-            if c.get("state") == "running":
+            # a child that served requests is past child_init, where its
+            # sampling thread starts
+            if c.get("state") == "running" and c.get("requests"):
                 self.count("sampler_" + str(c.get("sampler")))
         self.consistent(kind, doc, started,
                         seen if seen is not None else self._seen(kind))
