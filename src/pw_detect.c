@@ -140,6 +140,25 @@ void pw_detect(const pw_point_t *pts, unsigned int n,
     if (n < p->min_points || n < 2) {
         return;
     }
+    segs = p->segments < 2 ? 2 : p->segments;
+    if (segs > n / 2) {
+        segs = n / 2; /* at least two points a segment */
+    }
+
+    /* A level that never moved (a key that allocates nothing that stays:
+     * most keys, most of the time) has every statistic below at 0: the
+     * pairwise slopes, their interval, the segments' rises, the scatter
+     * and the recent slope. Found in one pass instead of the n^2 slopes
+     * and the medians that make a judgement cost. */
+    for (i = 1; i < n && pts[i].y == pts[0].y && pts[i].x >= pts[i - 1].x;
+         i++) {
+    }
+    if (i == n) {
+        if (pts[n - 1].x > pts[0].x) {
+            goto verdict;
+        }
+        return; /* no requests between the points: nothing to judge */
+    }
 
     for (i = 0; i < n; i++) {
         for (j = i + 1; j < n; j++) {
@@ -161,10 +180,6 @@ void pw_detect(const pw_point_t *pts, unsigned int n,
     out->slope_hi =
         select_kth(slopes + m / 2, m - m / 2, m - 1 - m / 20 - m / 2);
 
-    segs = p->segments < 2 ? 2 : p->segments;
-    if (segs > n / 2) {
-        segs = n / 2; /* at least two points a segment */
-    }
     for (q = 0; q < segs; q++) {
         unsigned int a = q * n / segs, b = (q + 1) * n / segs, k;
         double med_y, med_x;
@@ -217,6 +232,7 @@ void pw_detect(const pw_point_t *pts, unsigned int n,
         out->recent = r ? median(slopes, r) : out->slope;
     }
 
+verdict:
     if (out->slope < p->min_slope ||
         out->slope * (pts[n - 1].x - pts[0].x) < 3.0 * out->scatter ||
         out->recent < 0.5 * p->min_slope) {

@@ -609,6 +609,53 @@ START_TEST(test_segments)
 }
 END_TEST
 
+/* A level that never moved is judged in one pass: every statistic is
+ * what the full computation gives. The same flat series with its first
+ * two x swapped takes the full computation (x must not decrease for the
+ * short cut) and must say the same. */
+START_TEST(test_flat_short_cut)
+{
+    static const unsigned int sizes[] = {8, 13, 64, 70};
+    pw_point_t fast[70], full[70];
+    pw_detect_params_t p;
+    pw_detect_result_t a, b;
+    unsigned int s, i, slope;
+
+    for (slope = 0; slope < 2; slope++) {
+        pw_detect_defaults(&p);
+        p.min_slope = slope ? p.min_slope : 0.0; /* then the rise rules */
+        for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+            unsigned int n = sizes[s];
+
+            for (i = 0; i < n; i++) {
+                fast[i].x = full[i].x = 1.0 + 3.0 * i;
+                fast[i].y = full[i].y = 1234.5;
+            }
+            full[0].x = fast[1].x;
+            full[1].x = fast[0].x;
+            pw_detect(fast, n, &p, &a);
+            pw_detect(full, n, &p, &b);
+            ck_assert_int_eq(a.verdict, b.verdict);
+            ck_assert_int_eq(a.verdict,
+                             slope ? PW_VERDICT_OK : PW_VERDICT_SUSPECT);
+            ck_assert(a.slope == b.slope && a.slope == 0.0);
+            ck_assert(a.slope_lo == b.slope_lo && a.slope_hi == b.slope_hi);
+            ck_assert(a.scatter == b.scatter && a.recent == b.recent);
+            ck_assert_uint_eq(a.rising, b.rising);
+            ck_assert_uint_eq(a.points, b.points);
+        }
+    }
+    /* flat, but all at one x: nothing to judge, as before */
+    for (i = 0; i < 8; i++) {
+        fast[i].x = 5.0;
+        fast[i].y = 1.0;
+    }
+    pw_detect_defaults(&p);
+    pw_detect(fast, 8, &p, &a);
+    ck_assert_int_eq(a.verdict, PW_VERDICT_WARMUP);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
     pw_detect_params_t p;
@@ -665,6 +712,7 @@ Suite *pw_detect_suite(void)
     tcase_add_test(tc, test_warmup);
     tcase_add_test(tc, test_most_recent_points);
     tcase_add_test(tc, test_segments);
+    tcase_add_test(tc, test_flat_short_cut);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_verdict_names);
     suite_add_tcase(s, tc);
