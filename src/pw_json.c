@@ -254,6 +254,7 @@ static void render_server(pw_out_t *out, const pw_server_info_t *sv)
     kv_u64(out, "sample_interval_ms", sv->sample_interval_ms, &f);
     kv_u64(out, "rss_interval_ms", sv->rss_interval_ms, &f);
     kv_str(out, "streams", sv->streams ? sv->streams : "off", &f);
+    kv_u64(out, "resets", sv->reset_gen, &f);
     kv_u64(out, "pid", sv->pid, &f);
     put(out, "}");
 }
@@ -345,6 +346,8 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
     kv_bool(out, "torn", s->seq & 1, &f);
     kv_u64(out, "started", (apr_uint64_t)(s->started / APR_USEC_PER_SEC), &f);
     kv_time(out, "updated", s->updated, &f);
+    kv_u64(out, "resets", s->resets, &f);
+    kv_time(out, "reset_at", s->reset_at, &f);
     kv_u64(out, "requests", s->requests, &f);
     kv_u64(out, "connections", s->connections, &f);
     kv_u64(out, "samples", s->samples, &f);

@@ -425,6 +425,12 @@ def test_reset_only_by_post(httpd_factory, mpm):
     assert (me["self_samples"] == 0) == (me["self_ns_p50"] == 0), me
     assert auto["PoolWatchResets"] == ["1"]
     assert auto2["PoolWatchResets"] == ["2"]
+    # and in the JSON: asked for (server), applied (child) and when
+    assert child_of(before, pid)["resets"] == 0
+    assert child_of(before, pid)["reset_at"] == 0
+    assert before["server"]["resets"] == 0
+    assert after["server"]["resets"] == 1 and me["resets"] == 1, me
+    assert me["reset_at"] >= child_of(before, pid)["updated"], me
     log = srv.log_text()
     assert log.count("PW00050") == 2, log[-2000:]
 

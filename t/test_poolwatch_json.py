@@ -12,12 +12,13 @@ SERVER_FIELDS = {
     "walk": str, "walk_reason": str, "apr_version": str, "slots": int,
     "slots_overflow": int, "max_pools": int, "shm_bytes": int,
     "sample_every": int, "sample_interval_ms": int, "rss_interval_ms": int,
-    "streams": str,
+    "streams": str, "resets": int,
     "pid": int,
 }
 CHILD_FIELDS = {
     "pid": int, "slot": int, "generation": int, "state": str,
-    "started": int, "updated": (int, float), "requests": int,
+    "started": int, "updated": (int, float), "resets": int,
+    "reset_at": (int, float), "requests": int,
     "connections": int, "samples": int, "rss_bytes": int, "heap_bytes": int,
     "pool_bytes": int, "pool_reserved_bytes": int, "pools_seen": int,
     "pools_opaque": int, "pools_new": int, "pools_overflow": int,
