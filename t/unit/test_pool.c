@@ -291,6 +291,41 @@ START_TEST(test_size_exact)
 }
 END_TEST
 
+/* The size cache: a pool that nothing touched is answered from it; an
+ * allocation, a new node or a clear moves the pool's mark and the next
+ * answer is measured again, exactly. */
+START_TEST(test_size_cached)
+{
+    apr_pool_t *p = new_pool(root, "cached");
+    pw_pool_sizecache_t c;
+    pw_pool_size_t s;
+
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(pw_pool_size_cached(p, &c), APR_SUCCESS);
+    ck_assert_uint_eq(c.size.bytes, 0);
+    ck_assert_ptr_nonnull(c.active);
+    ck_assert_int_eq(pw_pool_size_cached(p, &c), APR_SUCCESS);
+    ck_assert_uint_eq(c.size.bytes, 0);
+
+    apr_palloc(p, 100);
+    ck_assert_int_eq(pw_pool_size_cached(p, &c), APR_SUCCESS);
+    ck_assert_uint_eq(c.size.bytes, 104);
+
+    apr_palloc(p, 3 * NODE_STEP); /* a node of its own */
+    ck_assert_int_eq(pw_pool_size_cached(p, &c), APR_SUCCESS);
+    s = size_of(p);
+    ck_assert_uint_eq(c.size.bytes, s.bytes);
+    ck_assert_uint_eq(c.size.nodes, s.nodes);
+    ck_assert_uint_eq(c.size.reserved, s.reserved);
+
+    apr_pool_clear(p);
+    ck_assert_int_eq(pw_pool_size_cached(p, &c), APR_SUCCESS);
+    ck_assert_uint_eq(c.size.bytes, 0);
+    ck_assert_uint_eq(c.size.nodes, 1);
+    ck_assert_int_eq(pw_pool_size_cached(NULL, &c), APR_ENOTIMPL);
+}
+END_TEST
+
 START_TEST(test_size_sums)
 {
     apr_pool_t *p = new_pool(root, "sums");
@@ -1023,6 +1058,7 @@ Suite *pw_pool_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_size_exact, 0, NSIZES);
     tcase_add_test(tc, test_size_sums);
+    tcase_add_test(tc, test_size_cached);
     tcase_add_test(tc, test_size_own_memory_only);
     tcase_add_loop_test(tc, test_size_fake_ring, 0,
                         sizeof(fake_cases) / sizeof(fake_cases[0]));
