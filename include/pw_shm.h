@@ -128,11 +128,12 @@ typedef struct pw_slot_t {
     apr_uint64_t pools_overflow; /* walks that met more than max_pools */
     apr_uint64_t walk_errors;
     apr_uint64_t walk_ns;      /* duration of the last walk */
-    apr_uint64_t heap_ns;      /* CPU time of the last mallinfo2() */
+    apr_uint64_t heap_ns;      /* the last mallinfo2(): wall time, or CPU time
+                             after a read that looked slow (pw_proc.h) */
     apr_uint64_t heap_skipped; /* samples that kept the last heap figure */
-    /* what sampling cost the requests that did it (log_transaction, not
-     * readers' own samples), up to the previous one: the module's own
-     * latency, measured */
+    /* what sampling cost, up to the previous sample: the samples that
+     * requests (log_transaction) or the sampling thread took, not readers'
+     * own; the module's own latency where `sampler` is requests */
     apr_uint64_t self_samples;  /* timed */
     apr_uint64_t self_ns_total; /* their time, summed */
     apr_uint64_t self_ns_max;   /* the longest (a judgement included) */

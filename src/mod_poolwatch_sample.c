@@ -120,8 +120,9 @@ typedef struct pw_child_t {
     apr_uint64_t prev_requests;
     /* request-path samples timed, not yet in the slot (see pw_slot_t) */
     apr_uint64_t self_samples, self_ns_total, self_ns_max;
-    apr_uint32_t self_hist[PW_TIME_BUCKETS]; /* since the last reset */
-    apr_uint32_t hist_lo, hist_hi; /* buckets [lo, hi) not yet in the slot */
+    /* the histogram bucket (+1; 0: none) of the last timed sample: every
+     * timed sample is a sample, so at most one is ever pending */
+    apr_uint32_t hist_pending;
     apr_uint64_t prev_pool, prev_heap, prev_rss;
     pw_heap_pace_t heap;                        /* mallinfo2(), paced */
     apr_size_t (*num_bytes)(apr_pool_t *, int); /* pool-debug libapr */
@@ -824,9 +825,8 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             me->reset_at = now;
             me->self_samples = me->self_ns_total = me->self_ns_max = 0;
             ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
-            memset(ch->self_hist, 0, sizeof(ch->self_hist));
             memset(me->self_hist, 0, sizeof(me->self_hist));
-            ch->hist_lo = ch->hist_hi = 0;
+            ch->hist_pending = 0;
         }
     }
     memset(&walk, 0, sizeof(walk));
@@ -895,10 +895,9 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
         me->self_ns_max = ch->self_ns_max;
     }
     ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
-    if (ch->hist_lo < ch->hist_hi) { /* one bucket, mostly: one line */
-        memcpy(me->self_hist + ch->hist_lo, ch->self_hist + ch->hist_lo,
-               (ch->hist_hi - ch->hist_lo) * sizeof(me->self_hist[0]));
-        ch->hist_lo = ch->hist_hi = 0;
+    if (ch->hist_pending) {
+        me->self_hist[ch->hist_pending - 1]++;
+        ch->hist_pending = 0;
     }
     me->samples++;
     me->updated = now;
@@ -952,22 +951,13 @@ static void timed_sample(pw_child_t *ch, request_rec *r, apr_uint64_t n)
 {
     struct timespec t0, t1;
     apr_uint64_t ns;
-    apr_uint32_t b;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sample(ch, r, n, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ns = ns_between(&t0, &t1);
-    b = pw_time_bucket(ns);
     ch->self_samples++;
-    ch->self_hist[b]++;
-    if (ch->hist_lo == ch->hist_hi) {
-        ch->hist_lo = b;
-        ch->hist_hi = b + 1;
-    } else {
-        ch->hist_lo = b < ch->hist_lo ? b : ch->hist_lo;
-        ch->hist_hi = b + 1 > ch->hist_hi ? b + 1 : ch->hist_hi;
-    }
+    ch->hist_pending = pw_time_bucket(ns) + 1;
     ch->self_ns_total += ns;
     if (ns > ch->self_ns_max) {
         ch->self_ns_max = ns;
