@@ -25,6 +25,13 @@
 #define PW_IVL_KEYS  8  /* keys counted per interval; more go to "other" */
 #define PW_IVL_POOLS 4  /* pools that grew most, per interval */
 #define PW_ATTR_KEYS 32 /* keys regressed at once; more go to "other" */
+/* A key that shared its intervals is a leak only if its estimate is this
+ * many standard errors above zero (one-sided, ~1 in 30000 if the errors
+ * were normal and independent; they are neither, hence the margin). */
+#define PW_ATTR_Z 4.0
+/* Beyond this variance inflation ((X'X)^-1_cc (X'X)_cc) a key's column is
+ * a combination of others': its estimate is the ridge's, not the data's. */
+#define PW_ATTR_VIF_MAX 1e6
 
 /* Signals judged from intervals (the connection signal is exact per
  * request and judged by the glue): indices into g[]. */
@@ -64,9 +71,14 @@ typedef struct pw_attr_key_t {
     apr_uint32_t gen;
     pw_detect_result_t res[PW_IVL_SIGNALS];
     double coef[PW_IVL_SIGNALS]; /* regression estimate, bytes/request */
-    double share; /* the key's requests / all requests, in its intervals */
-    int exact;    /* every interval it was in had only its requests */
-    int top_pool; /* pool id that grew most in its intervals, or -1 */
+    /* its standard error where it decided (a LEAK of a key that shared
+     * intervals), else -1; HUGE_VAL when too few intervals to tell */
+    double se[PW_IVL_SIGNALS];
+    unsigned int held; /* bit per signal: LEAK held at SUSPECT, coef below
+                          PW_ATTR_Z standard errors */
+    double share;      /* the key's requests / all requests, in its intervals */
+    int exact;         /* every interval it was in had only its requests */
+    int top_pool;      /* pool id that grew most in its intervals, or -1 */
     /* the series each signal was judged on (the most recent points) */
     unsigned int npts[PW_IVL_SIGNALS];
     pw_point_t pts[PW_IVL_SIGNALS][PW_DETECT_MAX_POINTS];

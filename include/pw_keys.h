@@ -70,6 +70,10 @@ typedef struct pw_keyrec_t {
     double share; /* of the key's intervals' requests: 1 = exact */
     apr_uint32_t attribution_exact;
     apr_uint32_t points;
+    /* bit per pw_signal_e: its series rose, but the key shared its
+     * intervals and its regression estimate did not stand clear of its
+     * error (pw_attr.h, PW_ATTR_Z): held at suspect */
+    apr_uint32_t held;
     char pool[PW_PATH_MAX]; /* for PW_SIG_POOL: the pool that grew */
     pw_sigres_t sig[PW_SIG_COUNT];
     /* the last points of the series behind the verdict (x = the key's
@@ -268,5 +272,9 @@ void pw_key_evict(pw_keyrec_t *rec);
 int pw_key_victim(const pw_keyrec_t *recs, apr_uint32_t n);
 
 const char *pw_signal_name(apr_uint32_t sig);
+
+/* Whether the key is a suspect only because its signal was held (see
+ * pw_keyrec_t.held): a rising series the regression could not pin on it. */
+int pw_key_held(const pw_keyrec_t *rec);
 
 #endif /* PW_KEYS_H */

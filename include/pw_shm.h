@@ -37,7 +37,7 @@
 #include "pw_keys.h"
 
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
-#define PW_SHM_VERSION 4u
+#define PW_SHM_VERSION 5u
 
 /* A histogram of durations for percentiles without keeping samples:
  * bucket 0 is under 256 ns, then four buckets per power of two (each at

@@ -276,6 +276,8 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
                 continue;
             }
             fresh |= 1u << i;
+            rec->held =
+                (rec->held & ~(1u << map[i])) | ((a->held >> i & 1u) << map[i]);
             sr->verdict = a->res[i].verdict;
             sr->points = a->res[i].points;
             sr->bytes_per_request = a->res[i].slope;

@@ -39,11 +39,11 @@ const pw_interval_t *pw_window_at(const pw_window_t *w, apr_uint32_t n)
     return n < w->count ? &w->iv[(first + n) % PW_WINDOW] : NULL;
 }
 
-int pw_attr_solve(double *a, double *b, unsigned int n, double ridge)
+/* Cholesky: A + ridge I = L L^T, L in the lower triangle of a. */
+static int factor(double *a, unsigned int n, double ridge)
 {
     unsigned int i, j, k;
 
-    /* Cholesky: A = L L^T, L stored in the lower triangle of a */
     for (i = 0; i < n; i++) {
         a[i * n + i] += ridge;
     }
@@ -67,22 +67,59 @@ int pw_attr_solve(double *a, double *b, unsigned int n, double ridge)
             a[i * n + j] = s / d;
         }
     }
+    return 0;
+}
+
+/* Solves L L^T x = b in place, L from factor(). */
+static void backsolve(const double *l, double *b, unsigned int n)
+{
+    unsigned int i, k;
+
     for (i = 0; i < n; i++) { /* L y = b */
         double s = b[i];
 
         for (k = 0; k < i; k++) {
-            s -= a[i * n + k] * b[k];
+            s -= l[i * n + k] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
     for (i = n; i-- > 0;) { /* L^T x = y */
         double s = b[i];
 
         for (k = i + 1; k < n; k++) {
-            s -= a[k * n + i] * b[k];
+            s -= l[k * n + i] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
+}
+
+/* Element c of the diagonal of (L L^T)^-1: |L^-1 e_c|^2, by forward
+ * substitution from row c (the rows above are zero). */
+static double inverse_diag(const double *l, unsigned int n, unsigned int c)
+{
+    double y[PW_ATTR_COLS], sum;
+    unsigned int i, k;
+
+    y[c] = 1.0 / l[c * n + c];
+    sum = y[c] * y[c];
+    for (i = c + 1; i < n; i++) {
+        double s = 0.0;
+
+        for (k = c; k < i; k++) {
+            s -= l[i * n + k] * y[k];
+        }
+        y[i] = s / l[i * n + i];
+        sum += y[i] * y[i];
+    }
+    return sum;
+}
+
+int pw_attr_solve(double *a, double *b, unsigned int n, double ridge)
+{
+    if (factor(a, n, ridge) != 0) {
+        return -1;
+    }
+    backsolve(a, b, n);
     return 0;
 }
 
@@ -147,8 +184,10 @@ unsigned int pw_attr_judge(const pw_window_t *w,
     double ata[PW_ATTR_COLS * PW_ATTR_COLS];
     double atg[PW_IVL_SIGNALS][PW_ATTR_COLS];
     double x[PW_ATTR_COLS], coef[PW_IVL_SIGNALS][PW_ATTR_COLS];
+    double resid[PW_IVL_SIGNALS] = {0.0}, diag[PW_ATTR_COLS], tr = 0.0;
     pw_point_t pts[PW_WINDOW];
-    unsigned int nkeys = 0, n, i, c, d, s;
+    unsigned int nkeys = 0, n, i, c, d, s, rows = 0, active = 0;
+    int solved;
 
     if (max_out > PW_ATTR_KEYS) {
         max_out = PW_ATTR_KEYS;
@@ -196,17 +235,38 @@ unsigned int pw_attr_judge(const pw_window_t *w,
             }
         }
     }
+    /* one factorisation serves every signal and the standard errors */
+    for (c = 0; c < n; c++) {
+        diag[c] = ata[c * n + c];
+        tr += diag[c];
+        active += diag[c] > 0.0;
+    }
+    /* a column of zeros (no "other" requests) needs the ridge too */
+    solved = factor(ata, n, 1e-9 * tr / n + 1e-9) == 0;
     for (s = 0; s < PW_IVL_SIGNALS; s++) {
-        double a[PW_ATTR_COLS * PW_ATTR_COLS], tr = 0.0;
-
-        memcpy(a, ata, n * n * sizeof(double));
         memcpy(coef[s], atg[s], n * sizeof(double));
-        for (c = 0; c < n; c++) {
-            tr += a[c * n + c];
-        }
-        /* a column of zeros (no "other" requests) needs the ridge too */
-        if (pw_attr_solve(a, coef[s], n, 1e-9 * tr / n + 1e-9) != 0) {
+        if (solved) {
+            backsolve(ata, coef[s], n);
+        } else {
             memset(coef[s], 0, sizeof(coef[s]));
+        }
+    }
+    /* residual variance per signal, for the standard errors */
+    for (i = 0; i < w->count; i++) {
+        const pw_interval_t *iv = pw_window_at(w, i);
+
+        if (warm_in(iv, NULL)) {
+            continue;
+        }
+        row(iv, out, nkeys, x);
+        rows++;
+        for (s = 0; s < PW_IVL_SIGNALS; s++) {
+            double r = (double)iv->g[s];
+
+            for (c = 0; c < n; c++) {
+                r -= coef[s][c] * x[c];
+            }
+            resid[s] += r * r;
         }
     }
 
@@ -214,6 +274,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
         pw_attr_key_t *k = &out[c];
         double mine = 0.0, all = 0.0, pg[PW_IVL_POOLS * PW_WINDOW];
         apr_uint32_t pid[PW_IVL_POOLS * PW_WINDOW], np = 0, j;
+        double invd = -1.0; /* its element of (X'X)^-1, once needed */
         int exact = 1;
 
         for (s = 0; s < PW_IVL_SIGNALS; s++) {
@@ -263,6 +324,28 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                 }
             }
             pw_detect(pts, npts, &params[s], &k->res[s]);
+            k->se[s] = -1.0;
+            if (!exact && k->res[s].verdict == PW_VERDICT_LEAK) {
+                /* a series that rises, rebuilt from estimates: a leak only
+                 * if the key's own estimate stands clear of its error.
+                 * Keys always served together (fixed proportions) cannot
+                 * be told apart: least squares shares one's growth among
+                 * all, and their errors are large. */
+                if (invd < 0.0 && solved) {
+                    invd = inverse_diag(ata, n, c);
+                }
+                /* keys in exactly fixed proportions fit exact growth
+                 * with no residual at all: the ridge alone tells them
+                 * apart, and their element of the inverse is huge */
+                k->se[s] =
+                    solved && rows > active && invd * diag[c] < PW_ATTR_VIF_MAX
+                        ? sqrt(resid[s] / (rows - active) * invd)
+                        : HUGE_VAL;
+                if (!(k->coef[s] >= PW_ATTR_Z * k->se[s])) {
+                    k->res[s].verdict = PW_VERDICT_SUSPECT;
+                    k->held |= 1u << s;
+                }
+            }
             {
                 /* the points pw_detect judged: the last ones */
                 unsigned int keep =

@@ -279,7 +279,7 @@ static void render_pool(pw_out_t *out, const pw_poolrec_t *pr)
     put(out, "}");
 }
 
-static void render_sig(pw_out_t *out, const pw_sigres_t *sr)
+static void render_sig(pw_out_t *out, const pw_sigres_t *sr, int held)
 {
     int f = 1;
 
@@ -289,6 +289,7 @@ static void render_sig(pw_out_t *out, const pw_sigres_t *sr)
     kv_dbl(out, "low", sr->lo, &f);
     kv_dbl(out, "high", sr->hi, &f);
     kv_u64(out, "points", sr->points, &f);
+    kv_bool(out, "held", held, &f);
     put(out, "}");
 }
 
@@ -314,6 +315,7 @@ static void render_key(pw_out_t *out, const pw_keyrec_t *k)
     kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
     kv_str(out, "attribution", k->attribution_exact ? "exact" : "regression",
            &f);
+    kv_bool(out, "held", pw_key_held(k), &f);
     kv_dbl(out, "share", k->share, &f);
     kv_u64(out, "points", k->points, &f);
     kv_u64(out, "conn_requests", k->conn_requests, &f);
@@ -325,7 +327,7 @@ static void render_key(pw_out_t *out, const pw_keyrec_t *k)
         }
         pw_json_string(out, pw_signal_name(s));
         put(out, ":");
-        render_sig(out, &k->sig[s]);
+        render_sig(out, &k->sig[s], (k->held >> s) & 1u);
     }
     put(out, "}}");
 }
@@ -478,6 +480,7 @@ void pw_json_render(pw_out_t *out, const pw_snapshot_t *snap)
             kv_str(out, "pool", field(pool, k->pool, sizeof(pool)), &f);
             kv_str(out, "attribution",
                    k->attribution_exact ? "exact" : "regression", &f);
+            kv_bool(out, "held", pw_key_held(k), &f);
             kv_u64(out, "pid", agg[i].worst_pid, &f);
             kv_u64(out, "children", agg[i].children, &f);
             kv_u64(out, "children_affected", agg[i].affected, &f);

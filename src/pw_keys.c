@@ -32,6 +32,12 @@ const char *pw_signal_name(apr_uint32_t sig)
     return sig < PW_SIG_COUNT ? names[sig] : "none";
 }
 
+int pw_key_held(const pw_keyrec_t *rec)
+{
+    return rec->verdict == PW_VERDICT_SUSPECT && rec->signal < PW_SIG_COUNT &&
+           ((rec->held >> rec->signal) & 1u);
+}
+
 /* Appends src to buf[0..len), cut at the end of the buffer. Returns the
  * new length. memcpy, not a byte loop: this runs on every request. */
 static apr_size_t append(char *buf, apr_size_t len, const char *src)
@@ -359,6 +365,7 @@ void pw_key_evict(pw_keyrec_t *rec)
     apr_atomic_set64(&rec->last_used, 0);
     rec->share = 0.0;
     rec->attribution_exact = 0;
+    rec->held = 0;
     /* last: a tombstone, so that keys further down its chain stay
      * reachable; a new key may claim it */
     apr_atomic_set32(&rec->hash, PW_KEY_TOMB);

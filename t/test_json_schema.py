@@ -59,7 +59,7 @@ def test_schema_is_strict():
     """Hand-made departures from a valid document are all refused."""
     v = validator()
     sig = {"verdict": "ok", "bytes_per_request": 0.0, "low": 0.0,
-           "high": 0.0, "points": 0}
+           "high": 0.0, "points": 0, "held": False}
     good = {
         "server": {"version": "Apache/2.4.71", "mpm": "event",
                    "threaded": True, "generation": 1, "walk": "locked",
@@ -72,7 +72,7 @@ def test_schema_is_strict():
         "keys": [{"key": "GET h /", "requests": 1, "verdict": "ok",
                   "bytes_per_request": 0.0, "per": "request",
                   "signal": "pool", "pool": "", "attribution": "exact",
-                  "pid": 2, "children": 1, "children_affected": 0}],
+                  "held": False, "pid": 2, "children": 1, "children_affected": 0}],
         "children": [{
             "pid": 2, "slot": 0, "generation": 1, "state": "running",
             "torn": False, "started": 1, "updated": 1.5, "resets": 0, "reset_at": 0,
@@ -98,7 +98,8 @@ def test_schema_is_strict():
             "keys": [{"key": "GET h /", "requests": 1, "verdict": "ok",
                       "bytes_per_request": 0.0, "per": "request",
                       "signal": "pool", "pool": "",
-                      "attribution": "exact", "share": 1.0, "points": 0,
+                      "attribution": "exact", "held": False, "share": 1.0,
+                      "points": 0,
                       "conn_requests": 0,
                       "signals": {s: dict(sig) for s in
                                   ("pool", "conn", "heap", "rss",

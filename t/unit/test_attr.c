@@ -498,6 +498,19 @@ START_TEST(test_judge_two_keys_mixed)
         ck_assert_msg(fabs(b->res[PW_IVL_POOL].slope) < 0.05 * 1024,
                       "seed %u: B pool slope %.1f",
                       (unsigned int)mixes[_i].seed, b->res[PW_IVL_POOL].slope);
+        /* ... and its estimate does not stand clear of its error: never a
+         * leak (seed 1 was, before the standard-error guard) */
+        ck_assert_msg(b->res[PW_IVL_POOL].verdict != PW_VERDICT_LEAK,
+                      "seed %u: B pool leak, coef %.1f se %.1f",
+                      (unsigned int)mixes[_i].seed, b->coef[PW_IVL_POOL],
+                      b->se[PW_IVL_POOL]);
+        /* A's does, by far */
+        ck_assert_uint_eq(a->held, 0);
+        ck_assert_msg(a->se[PW_IVL_POOL] >= 0 &&
+                          a->coef[PW_IVL_POOL] > 10 * a->se[PW_IVL_POOL],
+                      "seed %u: A coef %.1f se %.1f",
+                      (unsigned int)mixes[_i].seed, a->coef[PW_IVL_POOL],
+                      a->se[PW_IVL_POOL]);
     } else {
         ck_assert_msg(b->res[PW_IVL_POOL].verdict == PW_VERDICT_OK,
                       "variant %d seed %u: B pool %s, slope %.1f", variant,
@@ -514,6 +527,94 @@ START_TEST(test_judge_two_keys_mixed)
     ck_assert_int_eq(b->exact, 0);
     ck_assert_double_eq_tol(a->share, share_a, 1e-12);
     ck_assert_int_eq(a->top_pool, 5);
+}
+END_TEST
+
+/* Keys always served together, in the same proportions (two clients
+ * that each fetch a page and its stylesheet): no interval tells their
+ * growth apart. A leaks 1 KiB/request, B nothing, 2 requests each per
+ * interval; with exact growth (_i = 0) least squares fits every interval
+ * with no residual, with jitter (_i = 1) its error is large. Either way
+ * neither key may be called a leak: both are held at suspect. */
+START_TEST(test_judge_collinear_held)
+{
+    static pw_window_t w;
+    apr_uint64_t rs = 7;
+    pw_detect_params_t p[PW_IVL_SIGNALS];
+    pw_attr_key_t out[4];
+    double prev = 0;
+    unsigned int i, k;
+
+    params3(p);
+    memset(&w, 0, sizeof(w));
+    for (i = 0; i < PW_WINDOW; i++) {
+        pw_interval_t iv;
+
+        memset(&iv, 0, sizeof(iv));
+        put_key(&iv, 1, 1, 2);
+        put_key(&iv, 2, 1, 2);
+        iv.g[PW_IVL_POOL] = 2 * 1024;
+        if (_i == 1) {
+            double nz = (double)rng_below(&rs, 1025) - 512.0;
+
+            iv.g[PW_IVL_POOL] += (apr_int64_t)(nz - prev);
+            prev = nz;
+        }
+        pw_window_add(&w, &iv);
+    }
+    ck_assert_uint_eq(pw_attr_judge(&w, p, out, 4), 2);
+    for (k = 0; k < 2; k++) {
+        ck_assert_msg(out[k].res[PW_IVL_POOL].verdict == PW_VERDICT_SUSPECT,
+                      "key %u: %s, coef %.1f se %g", out[k].key,
+                      pw_verdict_name(out[k].res[PW_IVL_POOL].verdict),
+                      out[k].coef[PW_IVL_POOL], out[k].se[PW_IVL_POOL]);
+        ck_assert_uint_eq(out[k].held, 1u << PW_IVL_POOL);
+        ck_assert_int_eq(out[k].exact, 0);
+    }
+}
+END_TEST
+
+/* Every request leaks 256 B whatever its key (a leak in a shared path):
+ * each key's estimate is clear of its error, each key is a leak. */
+START_TEST(test_judge_shared_leak_not_held)
+{
+    static pw_window_t w;
+    apr_uint64_t rs = 11 + (apr_uint64_t)_i;
+    pw_detect_params_t p[PW_IVL_SIGNALS];
+    pw_attr_key_t out[4];
+    double prev = 0;
+    unsigned int i, k;
+
+    params3(p);
+    memset(&w, 0, sizeof(w));
+    for (i = 0; i < PW_WINDOW; i++) {
+        pw_interval_t iv;
+        unsigned int a = rng_below(&rs, 5), b = rng_below(&rs, 5);
+        double nz = (double)rng_below(&rs, 129) - 64.0;
+
+        memset(&iv, 0, sizeof(iv));
+        if (a) {
+            put_key(&iv, 1, 1, a);
+        }
+        if (b) {
+            put_key(&iv, 2, 1, b);
+        }
+        put_key(&iv, 3, 1, 1);
+        iv.g[PW_IVL_POOL] = 256 * (apr_int64_t)iv.requests;
+        iv.g[PW_IVL_HEAP] = (apr_int64_t)(nz - prev); /* jitter only */
+        prev = nz;
+        pw_window_add(&w, &iv);
+    }
+    ck_assert_uint_eq(pw_attr_judge(&w, p, out, 4), 3);
+    for (k = 0; k < 3; k++) {
+        ck_assert_msg(out[k].res[PW_IVL_POOL].verdict == PW_VERDICT_LEAK,
+                      "seed %u key %u: %s, coef %.1f se %g", _i, out[k].key,
+                      pw_verdict_name(out[k].res[PW_IVL_POOL].verdict),
+                      out[k].coef[PW_IVL_POOL], out[k].se[PW_IVL_POOL]);
+        assert_near(out[k].coef[PW_IVL_POOL], 256, 1e-6, "coef");
+        ck_assert(out[k].res[PW_IVL_HEAP].verdict != PW_VERDICT_LEAK);
+        ck_assert_uint_eq(out[k].held & (1u << PW_IVL_POOL), 0);
+    }
 }
 END_TEST
 
@@ -727,6 +828,8 @@ Suite *pw_attr_suite(void)
     tcase_add_loop_test(tc, test_judge_two_keys_mixed, 0,
                         sizeof(mixes) / sizeof(mixes[0]));
     tcase_add_loop_test(tc, test_judge_warmup_setup_cost, 0, 8);
+    tcase_add_loop_test(tc, test_judge_collinear_held, 0, 2);
+    tcase_add_loop_test(tc, test_judge_shared_leak_not_held, 0, 4);
     tcase_add_test(tc, test_judge_generations);
     tcase_add_test(tc, test_judge_keys_beyond_cap);
     suite_add_tcase(s, tc);

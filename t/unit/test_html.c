@@ -364,6 +364,42 @@ START_TEST(test_page)
 }
 END_TEST
 
+/* A suspect held back by the regression's standard error says so, in the
+ * table and in the notable view; a plain suspect does not. */
+START_TEST(test_page_held)
+{
+    apr_pool_t *p;
+    pw_snapshot_t snap;
+    const pw_slot_t *kids[2];
+    apr_uint32_t slot_of[2];
+    pw_html_opts_t o;
+    pw_keyrec_t *k;
+    char *s;
+
+    apr_pool_create(&p, NULL);
+    snapshot(p, &snap, kids, slot_of);
+    k = pw_slot_keys((pw_slot_t *)kids[1], MP);
+    k[0].verdict = PW_VERDICT_SUSPECT;
+    k[0].bytes_per_request = 12.0;
+    k[0].held = 1u << PW_SIG_HEAP; /* another signal's: not this verdict */
+    memset(&o, 0, sizeof(o));
+    o.self = "/poolwatch";
+    s = page(p, &snap, &o, 0);
+    ck_assert_ptr_null(strstr(s, "not separable"));
+    k[0].held |= 1u << PW_SIG_POOL;
+    s = page(p, &snap, &o, 0);
+    ck_assert_msg(strstr(s, "suspect (not separable from other keys)</td>"),
+                  "%s", s);
+    ck_assert_int_eq(count(s, "not separable"), 1);
+    o.notable = 1;
+    s = page(p, &snap, &o, 0);
+    ck_assert_msg(strstr(s, "suspect (not separable from other keys): GET h "
+                            "/fine</dt>"),
+                  "%s", s);
+    apr_pool_destroy(p);
+}
+END_TEST
+
 /* A torn copy: strings without NUL, counts out of range, NaN. */
 START_TEST(test_page_torn)
 {
@@ -419,6 +455,7 @@ Suite *pw_html_suite(void)
     tcase_add_test(tc, test_chart_line_and_fit);
     tcase_add_test(tc, test_chart_degenerate);
     tcase_add_test(tc, test_page);
+    tcase_add_test(tc, test_page_held);
     tcase_add_test(tc, test_page_torn);
     suite_add_tcase(s, tc);
     return s;
