@@ -299,6 +299,35 @@ static int key_live(const pw_keyrec_t *k)
     return k->hash != 0 && k->ready && memchr(k->key, '\0', PW_KEY_MAX);
 }
 
+/* The points behind a suspect or leak verdict (the page's graph): x the
+ * key's judged requests, y bytes since the first point. Only flagged keys
+ * carry them, so that a page of ok keys stays small. */
+static void render_series(pw_out_t *out, const pw_keyrec_t *k)
+{
+    apr_uint32_t n = k->series_n < PW_KEY_SERIES ? k->series_n : PW_KEY_SERIES;
+    apr_uint32_t i;
+    int f = 0;
+
+    if (k->verdict < PW_VERDICT_SUSPECT || k->verdict > PW_VERDICT_LEAK) {
+        n = 0;
+    }
+    kv_str(out, "series_signal", pw_signal_name(k->series_signal), &f);
+    key(out, "series", &f);
+    put(out, "[");
+    for (i = 0; i < n; i++) {
+        char x[48], y[48];
+
+        pw_fmt_double(x, sizeof(x), (double)k->series_x[i]);
+        pw_fmt_double(y, sizeof(y), (double)k->series_y[i]);
+        put(out, i ? ",[" : "[");
+        put(out, x);
+        put(out, ",");
+        put(out, y);
+        put(out, "]");
+    }
+    put(out, "]");
+}
+
 static void render_key(pw_out_t *out, const pw_keyrec_t *k)
 {
     char pool[PW_PATH_MAX];
@@ -329,7 +358,9 @@ static void render_key(pw_out_t *out, const pw_keyrec_t *k)
         put(out, ":");
         render_sig(out, &k->sig[s], (k->held >> s) & 1u);
     }
-    put(out, "}}");
+    put(out, "}");
+    render_series(out, k);
+    put(out, "}");
 }
 
 static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,

@@ -103,7 +103,8 @@ def test_schema_is_strict():
                       "conn_requests": 0,
                       "signals": {s: dict(sig) for s in
                                   ("pool", "conn", "heap", "rss",
-                                   "stream")}}],
+                                   "stream")},
+                      "series_signal": "pool", "series": [[1.0, 8.0]]}],
             "history": [[0, 1, 2, 3, 4]]}]}
     assert not errors(v, good), errors(v, good)
 

@@ -129,6 +129,15 @@ def test_pchild_leak_verdict(httpd_factory, mpm):
     assert_leak(rec, "pool", "pchild 1024 x 50")
     assert rec["pool"].endswith("/pchild"), brief(rec)
     assert_estimate(rec, align8(1024), align8(1024), "pchild 1024")
+    # the points behind the verdict: the pool's bytes, 1024 per request
+    pts = rec["series"]
+    assert rec["series_signal"] == "pool", brief(rec)
+    assert 2 <= len(pts) <= 32, pts
+    assert all(b[0] > a[0] and b[1] >= a[1] for a, b in zip(pts, pts[1:])), pts
+    # step by step (one step may hold another allocation of the child's)
+    steps = sorted((b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(pts, pts[1:]))
+    rise = steps[len(steps) // 2]
+    assert abs(rise - align8(1024)) <= 0.1 * align8(1024), (rise, pts)
 
 
 def test_pconf_leak_verdict(httpd_factory, mpm):
@@ -161,6 +170,7 @@ def test_none_is_ok(httpd_factory, mpm):
     _, _, _, rec = keepalive_run(srv, "none", 0, 60)
     assert rec["verdict"] == "ok", f"none x 60: {brief(rec)}"
     assert_not_leak(srv, rec, "none x 60")
+    assert rec["series"] == [], rec["series"]  # only flagged keys carry one
 
 
 def test_rpool_noise_is_not_leak(httpd_factory, mpm):
