@@ -152,7 +152,7 @@ static const command_rec pw_cmds[] = {
                   "1-1000000 (default 4; 1 under -X)"),
     AP_INIT_TAKE1("PoolWatchSampleInterval", set_value,
                   (void *)&d_sample_interval, PW_WHERE,
-                  "least time between samples, 0-3600s (default 10ms; 0 "
+                  "least time between samples, 0-3600s (default 50ms; 0 "
                   "under -X)"),
     AP_INIT_TAKE1("PoolWatchRSSInterval", set_value, (void *)&d_rss_interval,
                   PW_WHERE,

@@ -43,9 +43,12 @@ typedef struct pw_config_t {
 #define PW_DEFAULT_SAMPLE_EVERY 4
 #define PW_DEFAULT_RSS_INTERVAL apr_time_from_sec(1)
 /* A busy child samples at most this often, whatever PoolWatchSampleEvery
- * says: the cost per request then falls as the request rate rises, and a
- * child at 10000 requests/s still closes 100 intervals a second. */
-#define PW_DEFAULT_SAMPLE_INTERVAL apr_time_from_msec(10)
+ * says: the cost per request then falls as the request rate rises (20
+ * samples a second at most). And a judgement sees the last PW_WINDOW (64)
+ * intervals: 3.2 s of a busy child's traffic, in which a key served a few
+ * times a second still has its points. At 10 ms (0.64 s) such a key beside
+ * thousands of requests a second never left warm-up. */
+#define PW_DEFAULT_SAMPLE_INTERVAL apr_time_from_msec(50)
 #define PW_DEFAULT_MAX_POOLS       64
 #define PW_DEFAULT_MAX_KEYS        32
 /* Requests of a key a child serves before they are judged: the mod_perl
