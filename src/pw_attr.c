@@ -14,6 +14,14 @@
  * says nothing of whether growth persists. So the estimate is only used
  * to subtract the OTHER keys' share from each interval, and what is left
  * is a series for pw_detect, which judges slope and persistence itself.
+ *
+ * The other trap is the opposite: to trust a rebuilt series whose key
+ * cannot be told from its neighbours. Keys served in near-fixed
+ * proportions make the design nearly collinear; least squares then shares
+ * one key's growth among all of them, and each rebuilt series rises. So
+ * the estimate does gate the verdict: a key that shared its intervals is
+ * a leak only if its coefficient stands PW_ATTR_Z standard errors above
+ * zero (else suspect, "held").
  */
 #include <math.h>
 #include <string.h>
