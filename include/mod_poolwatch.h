@@ -139,6 +139,10 @@ pw_keyrec_t *pw_verdict_count(const pw_keyparts_t *kp, const char *key,
                               int conn_measured, apr_int64_t conn_growth);
 /* Closes an interval; the caller samples and holds the slot's seqlock. */
 void pw_verdict_sample(const pw_verdict_sample_t *in);
+
+/* Asks the CPU for the lines pw_verdict_sample() reads of each key in use
+ * (see prefetch_pools() in mod_poolwatch_sample.c). */
+void pw_verdict_prefetch(void);
 /* Forgets every key, series and verdict of this child (sampler thread,
  * under the slot's seqlock). */
 void pw_verdict_reset(void);

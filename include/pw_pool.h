@@ -58,6 +58,12 @@ typedef struct pw_pool_sizecache_t {
  * ownership as pw_pool_size(); zero the cache for a new pool. */
 apr_status_t pw_pool_size_cached(apr_pool_t *p, pw_pool_sizecache_t *c);
 
+/* Asks the CPU for the lines pw_pool_size_cached() reads first: the pool's
+ * mirror fields (deep 0), or the current node's header (deep 1; reads the
+ * pool's node pointer, so ask for deep 0 some time before). A prefetch
+ * never faults; same ownership rules as pw_pool_size(). */
+void pw_pool_prefetch(apr_pool_t *p, int deep);
+
 /* Link fields, read through the mirror (NULL when unusable). */
 apr_pool_t *pw_pool_first_child(apr_pool_t *p);
 apr_pool_t *pw_pool_next_sibling(apr_pool_t *p);

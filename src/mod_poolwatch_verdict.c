@@ -347,6 +347,19 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
     }
 }
 
+void pw_verdict_prefetch(void)
+{
+    apr_uint32_t j;
+
+    if (!vd.active || vd.live_stale) {
+        return;
+    }
+    for (j = 0; j < vd.nlive; j++) {
+        __builtin_prefetch((const void *)&vd.keys[vd.live[j]].requests);
+        __builtin_prefetch(&vd.ks[vd.live[j]]);
+    }
+}
+
 void pw_verdict_sample(const pw_verdict_sample_t *in)
 {
     pw_interval_t iv;

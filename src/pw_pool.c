@@ -164,6 +164,21 @@ apr_status_t pw_pool_size_cached(apr_pool_t *p, pw_pool_sizecache_t *c)
     return rv;
 }
 
+void pw_pool_prefetch(apr_pool_t *p, int deep)
+{
+    pw_mirror_t *m;
+
+    if (!pw_usable || p == NULL) {
+        return;
+    }
+    m = M(p);
+    if (!deep) {
+        __builtin_prefetch(&m->active);
+    } else if (m->active != NULL) {
+        __builtin_prefetch(&m->active->first_avail);
+    }
+}
+
 char *pw_tag_copy(char *dst, apr_size_t dstlen, const char *tag)
 {
     struct iovec local, remote;
