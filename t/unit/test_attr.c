@@ -28,6 +28,17 @@ static unsigned int rng_below(apr_uint64_t *s, unsigned int n)
     return (unsigned int)((rng_next(s) >> 33) % n);
 }
 
+/* The growth of a level that jitters by up to +-amp around a trend: the
+ * difference of two jitters (*prev keeps the last one). */
+static apr_int64_t jitter(apr_uint64_t *rs, double *prev, unsigned int amp)
+{
+    double nz = (double)rng_below(rs, 2 * amp + 1) - (double)amp;
+    apr_int64_t d = (apr_int64_t)(nz - *prev);
+
+    *prev = nz;
+    return d;
+}
+
 static void params3(pw_detect_params_t *p)
 {
     unsigned int s;
@@ -438,10 +449,7 @@ static void mixed_window(pw_window_t *w, int variant, apr_uint64_t seed,
         iv.g[PW_IVL_POOL] = 1024 * (apr_int64_t)a + 3000 * (apr_int64_t)other;
         iv.g[PW_IVL_HEAP] = 512 * (apr_int64_t)b;
         if (variant == MIX_NOISE) {
-            double nz = (double)rng_below(&rs, 1025) - 512.0;
-
-            iv.g[PW_IVL_POOL] += (apr_int64_t)(nz - prev_noise);
-            prev_noise = nz;
+            iv.g[PW_IVL_POOL] += jitter(&rs, &prev_noise, 512);
         }
         put_pool(&iv, 9, 64);
         put_pool(&iv, 5, 1024 * (apr_int64_t)a);
@@ -555,10 +563,7 @@ START_TEST(test_judge_collinear_held)
         put_key(&iv, 2, 1, 2);
         iv.g[PW_IVL_POOL] = 2 * 1024;
         if (_i == 1) {
-            double nz = (double)rng_below(&rs, 1025) - 512.0;
-
-            iv.g[PW_IVL_POOL] += (apr_int64_t)(nz - prev);
-            prev = nz;
+            iv.g[PW_IVL_POOL] += jitter(&rs, &prev, 512);
         }
         pw_window_add(&w, &iv);
     }
@@ -590,7 +595,7 @@ START_TEST(test_judge_shared_leak_not_held)
     for (i = 0; i < PW_WINDOW; i++) {
         pw_interval_t iv;
         unsigned int a = rng_below(&rs, 5), b = rng_below(&rs, 5);
-        double nz = (double)rng_below(&rs, 129) - 64.0;
+        apr_int64_t heap = jitter(&rs, &prev, 64);
 
         memset(&iv, 0, sizeof(iv));
         if (a) {
@@ -601,8 +606,7 @@ START_TEST(test_judge_shared_leak_not_held)
         }
         put_key(&iv, 3, 1, 1);
         iv.g[PW_IVL_POOL] = 256 * (apr_int64_t)iv.requests;
-        iv.g[PW_IVL_HEAP] = (apr_int64_t)(nz - prev); /* jitter only */
-        prev = nz;
+        iv.g[PW_IVL_HEAP] = heap; /* jitter only */
         pw_window_add(&w, &iv);
     }
     ck_assert_uint_eq(pw_attr_judge(&w, p, out, 4), 3);
