@@ -404,14 +404,18 @@ static void header(pw_out_t *out, const pw_snapshot_t *snap,
     pw_html_escape(out, sv->walk_reason);
     put(out, ")</dt>\n<dt>Keys by ");
     pw_html_escape(out, sv->key_by);
+    putf(out, ", warm-up %u requests, a sample every %u requests",
+         (unsigned int)sv->warmup, (unsigned int)sv->sample_every);
+    if (sv->sample_interval_ms) {
+        putf(out, " but at most one every %" APR_UINT64_T_FMT " ms",
+             sv->sample_interval_ms);
+    }
     putf(out,
-         ", warm-up %u requests, a sample every %u requests and at most "
-         "every %" APR_UINT64_T_FMT " ms, %u keys and %u pools per child, "
-         "%u of %u slots overflowed; long responses watched: %s</dt>\n",
-         (unsigned int)sv->warmup, (unsigned int)sv->sample_every,
-         sv->sample_interval_ms, (unsigned int)sv->max_keys,
-         (unsigned int)sv->max_pools, (unsigned int)sv->slots_overflow,
-         (unsigned int)sv->slots, sv->streams ? sv->streams : "off");
+         ", %u keys and %u pools per child, %u of %u slots overflowed; long "
+         "responses watched: %s</dt>\n",
+         (unsigned int)sv->max_keys, (unsigned int)sv->max_pools,
+         (unsigned int)sv->slots_overflow, (unsigned int)sv->slots,
+         sv->streams ? sv->streams : "off");
     if (o->refresh) {
         putf(out, "<dt>Refreshes every %d s</dt>\n", o->refresh);
     }

@@ -384,8 +384,17 @@ START_TEST(test_page_held)
     k[0].held = 1u << PW_SIG_HEAP; /* another signal's: not this verdict */
     memset(&o, 0, sizeof(o));
     o.self = "/poolwatch";
+    snap.server.sample_every = 4;
     s = page(p, &snap, &o, 0);
     ck_assert_ptr_null(strstr(s, "not separable"));
+    /* the pace in the header: no time limit at interval 0 */
+    ck_assert_msg(strstr(s, "a sample every 4 requests, "), "%s", s);
+    ck_assert_ptr_null(strstr(s, "at most one every"));
+    snap.server.sample_interval_ms = 50;
+    s = page(p, &snap, &o, 0);
+    ck_assert_msg(strstr(s, "a sample every 4 requests but at most one every "
+                            "50 ms, "),
+                  "%s", s);
     k[0].held |= 1u << PW_SIG_POOL;
     s = page(p, &snap, &o, 0);
     ck_assert_msg(strstr(s, "suspect (not separable from other keys)</td>"),
