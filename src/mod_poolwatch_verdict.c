@@ -243,6 +243,54 @@ static void keep_series(pw_keyrec_t *rec, apr_uint32_t sig,
     rec->series_n = n - first;
 }
 
+/* At LogLevel poolwatch:debug, after a leak warning on a signal judged
+ * from intervals: the numbers behind it, so that a verdict can be checked
+ * (and a wrong one reproduced in a unit test) from the error_log alone.
+ * PW00021: the regression's estimate and error, and the series judged;
+ * PW00022: the window, interval by interval ("this key's requests/all
+ * requests:growth"). Once per key and child, from a pool cleared soon. */
+static void explain(const pw_keyrec_t *rec, const pw_attr_key_t *a,
+                    unsigned int s, apr_pool_t *pool)
+{
+    /* fixed buffers, cut if ever full: no allocation but the key's escape */
+    char pts[PW_DETECT_MAX_POINTS * 32], ivs[PW_WINDOW * 32];
+    apr_size_t np = 0, ni = 0;
+    apr_uint32_t i, j;
+
+    pts[0] = ivs[0] = '\0';
+    for (i = 0; i < a->npts[s] && i < PW_DETECT_MAX_POINTS; i++) {
+        np += apr_snprintf(pts + np, sizeof(pts) - np, " (%.0f,%.0f)",
+                           a->pts[s][i].x, a->pts[s][i].y);
+    }
+    for (i = 0; i < vd.window->count; i++) {
+        const pw_interval_t *iv = pw_window_at(vd.window, i);
+        apr_uint32_t mine = 0;
+
+        for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
+            if (iv->key[j] == a->key && iv->kgen[j] == a->gen) {
+                mine += iv->cnt[j];
+            }
+        }
+        ni += apr_snprintf(ivs + ni, sizeof(ivs) - ni,
+                           " %u/%u:%" APR_INT64_T_FMT, (unsigned int)mine,
+                           (unsigned int)iv->requests, iv->g[s]);
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                 "PW00021: pid %u: key \"%s\", signal %s: estimate %.1f "
+                 "bytes/request, standard error %g (-1: not computed, "
+                 "exact), share %.3f, %u points judged (requests, bytes):%s",
+                 (unsigned int)vd.me->owner, ap_escape_logitem(pool, rec->key),
+                 s == PW_IVL_POOL   ? "pool"
+                 : s == PW_IVL_HEAP ? "heap"
+                                    : "rss",
+                 a->coef[s], a->se[s], a->share, (unsigned int)a->npts[s], pts);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
+                 "PW00022: pid %u: key \"%s\": window, oldest first (its "
+                 "requests/all requests:growth):%s",
+                 (unsigned int)vd.me->owner, ap_escape_logitem(pool, rec->key),
+                 ivs);
+}
+
 /* Signals in order of what they tell: a pool names the culprit. */
 static const apr_uint32_t sig_order[] = {
     PW_SIG_POOL, PW_SIG_CONN, PW_SIG_STREAM, PW_SIG_HEAP, PW_SIG_RSS};
@@ -342,6 +390,15 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
                      pw_signal_name(best), rec->pool[0] ? ", pool " : "",
                      rec->pool, rec->points,
                      rec->attribution_exact ? "exact" : "regression");
+        if (a && APLOGdebug(ap_server_conf) &&
+            (best == PW_SIG_POOL || best == PW_SIG_HEAP ||
+             best == PW_SIG_RSS)) {
+            explain(rec, a,
+                    best == PW_SIG_POOL   ? PW_IVL_POOL
+                    : best == PW_SIG_HEAP ? PW_IVL_HEAP
+                                          : PW_IVL_RSS,
+                    pool);
+        }
     } else if (v != PW_VERDICT_LEAK && v != PW_VERDICT_SUSPECT) {
         rec->warned = 0; /* warn again if it comes back */
     }

@@ -140,6 +140,37 @@ def test_pchild_leak_verdict(httpd_factory, mpm):
     assert abs(rise - align8(1024)) <= 0.1 * align8(1024), (rise, pts)
 
 
+def test_leak_explained_at_debug(httpd_factory, mpm):
+    """LogLevel poolwatch:debug: after the warning, the numbers behind it
+    (PW00021: estimate, error, series; PW00022: the window), enough to
+    check the verdict from the error_log alone."""
+    srv = httpd_factory(mpm, extra=KEY_QUERY + "\nLogLevel warn poolwatch:debug",
+                        poolwatch=True)
+    _, _, _, rec = keepalive_run(srv, "pchild", 1024, 50)
+    assert_leak(rec, "pool", "pchild 1024 x 50")
+    key = rec["key"]
+    log = srv.log_text()
+    why = [ln for ln in log.splitlines()
+           if "PW00021" in ln and f'key "{key}"' in ln]
+    assert len(why) == 1, why
+    m = re.search(r"signal pool: estimate (-?[\d.]+) bytes/request, "
+                  r"standard error (\S+) .*, (\d+) points judged "
+                  r"\(requests, bytes\):((?: \(\d+,-?\d+\))+)$", why[0])
+    assert m, why[0]
+    assert abs(float(m.group(1)) - 1024) <= 0.1 * 1024, why[0]
+    pts = re.findall(r"\((\d+),(-?\d+)\)", m.group(4))
+    assert len(pts) == int(m.group(3)) >= 8, why[0]
+    window = [ln for ln in log.splitlines()
+              if "PW00022" in ln and f'key "{key}"' in ln]
+    assert len(window) == 1, window
+    ivs = re.findall(r" (\d+)/(\d+):(-?\d+)", window[0])
+    # the intervals that held this key alone grew 1024 bytes a request
+    alone = [(int(n), int(g)) for n, a, g in ivs if int(n) == int(a) > 0]
+    assert len(alone) >= 4, window[0]
+    per = sum(g for _, g in alone) / sum(n for n, _ in alone)
+    assert abs(per - 1024) <= 0.1 * 1024, (per, window[0])
+
+
 def test_pconf_leak_verdict(httpd_factory, mpm):
     srv = httpd_factory(mpm, extra=KEY_QUERY, poolwatch=True)
     _, _, _, rec = keepalive_run(srv, "pconf", 24, 50)
