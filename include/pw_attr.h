@@ -72,7 +72,8 @@ typedef struct pw_attr_key_t {
     pw_detect_result_t res[PW_IVL_SIGNALS];
     double coef[PW_IVL_SIGNALS]; /* regression estimate, bytes/request */
     /* its standard error where it decided (a LEAK of a key that shared
-     * intervals), else -1; HUGE_VAL when too few intervals to tell */
+     * intervals), else -1; HUGE_VAL when it cannot be told: too few
+     * intervals, or its column a combination of others' */
     double se[PW_IVL_SIGNALS];
     unsigned int held; /* bit per signal: LEAK held at SUSPECT, coef below
                           PW_ATTR_Z standard errors */

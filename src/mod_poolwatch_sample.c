@@ -701,6 +701,16 @@ static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
     pw_slot_write_end(me);
 }
 
+/* Whether quick_sample() may re-measure table entry i (not a connection
+ * or opaque pool) in place: its pool is the one the last walk met, known
+ * alive (pw_follow_t.quick) and, where no lock guards the tree, watched by
+ * our cleanup. */
+static int quick_ok(const pw_child_t *ch, apr_uint32_t i, const pw_follow_t *f)
+{
+    return f->pool == ch->table_pool[i] && f->quick &&
+           (ch->walk != PW_WALK_EXACT || f->registered || f->foreign);
+}
+
 static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
 {
     apr_uint32_t i;
@@ -716,8 +726,7 @@ static void quick_sample(pw_child_t *ch, walk_ctx_t *w)
         if (rec->flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) {
             continue;
         }
-        if (f->pool == ch->table_pool[i] && f->quick &&
-            (ch->walk != PW_WALK_EXACT || f->registered || f->foreign) &&
+        if (quick_ok(ch, i, f) &&
             pw_pool_size_cached(f->pool, &f->cache) == APR_SUCCESS) {
             rec->growth =
                 (apr_int64_t)f->cache.size.bytes - (apr_int64_t)f->bytes;
@@ -757,9 +766,8 @@ static void prefetch_pools(pw_child_t *ch, int stage)
         if (stage == 0) {
             __builtin_prefetch(f);
             __builtin_prefetch(&ch->table[i]);
-        } else if (f->pool == ch->table_pool[i] && f->quick &&
-                   (f->registered || f->foreign) &&
-                   !(ch->table[i].flags & (PW_POOL_CONN | PW_POOL_OPAQUE))) {
+        } else if (!(ch->table[i].flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) &&
+                   quick_ok(ch, i, f)) {
             pw_pool_prefetch(f->pool, stage - 1);
         }
     }

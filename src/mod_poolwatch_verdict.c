@@ -215,6 +215,16 @@ static void conn_point(pw_keystate_t *k, double dx, double dy)
  * into the key record, for the page's graphs. y is taken relative to the
  * first point kept, so that floats hold it to the byte for any leak a
  * graph can show. */
+/* The index into pw_attr's per-signal arrays of a signal judged from
+ * intervals (pool, heap, RSS), or -1 for the others. */
+static int ivl_of(apr_uint32_t sig)
+{
+    return sig == PW_SIG_POOL   ? PW_IVL_POOL
+           : sig == PW_SIG_HEAP ? PW_IVL_HEAP
+           : sig == PW_SIG_RSS  ? PW_IVL_RSS
+                                : -1;
+}
+
 static void keep_series(pw_keyrec_t *rec, apr_uint32_t sig,
                         const pw_attr_key_t *a, const pw_point_t *conn,
                         apr_uint32_t nconn)
@@ -225,14 +235,9 @@ static void keep_series(pw_keyrec_t *rec, apr_uint32_t sig,
     if (sig == PW_SIG_CONN) {
         pts = conn;
         n = nconn;
-    } else if (a && (sig == PW_SIG_POOL || sig == PW_SIG_HEAP ||
-                     sig == PW_SIG_RSS)) {
-        unsigned int s = sig == PW_SIG_POOL   ? PW_IVL_POOL
-                         : sig == PW_SIG_HEAP ? PW_IVL_HEAP
-                                              : PW_IVL_RSS;
-
-        pts = a->pts[s];
-        n = a->npts[s];
+    } else if (a && ivl_of(sig) >= 0) {
+        pts = a->pts[ivl_of(sig)];
+        n = a->npts[ivl_of(sig)];
     }
     rec->series_signal = sig < PW_SIG_COUNT ? sig : PW_SIG_POOL;
     first = n > PW_KEY_SERIES ? n - PW_KEY_SERIES : 0;
@@ -248,10 +253,11 @@ static void keep_series(pw_keyrec_t *rec, apr_uint32_t sig,
  * (and a wrong one reproduced in a unit test) from the error_log alone.
  * PW00021: the regression's estimate and error, and the series judged;
  * PW00022: the window, interval by interval ("this key's requests/all
- * requests:growth"). Once per key and child, from a pool cleared soon. */
+ * requests:growth"). Once per warning. */
 static void explain(const pw_keyrec_t *rec, const pw_attr_key_t *a,
-                    unsigned int s, apr_pool_t *pool)
+                    apr_uint32_t sig, apr_pool_t *pool)
 {
+    unsigned int s = (unsigned int)ivl_of(sig);
     /* fixed buffers, cut if ever full: no allocation but the key's escape */
     char pts[PW_DETECT_MAX_POINTS * 32], ivs[PW_WINDOW * 32];
     apr_size_t np = 0, ni = 0;
@@ -280,10 +286,8 @@ static void explain(const pw_keyrec_t *rec, const pw_attr_key_t *a,
                  "bytes/request, standard error %g (-1: not computed, "
                  "exact), share %.3f, %u points judged (requests, bytes):%s",
                  (unsigned int)vd.me->owner, ap_escape_logitem(pool, rec->key),
-                 s == PW_IVL_POOL   ? "pool"
-                 : s == PW_IVL_HEAP ? "heap"
-                                    : "rss",
-                 a->coef[s], a->se[s], a->share, (unsigned int)a->npts[s], pts);
+                 pw_signal_name(sig), a->coef[s], a->se[s], a->share,
+                 (unsigned int)a->npts[s], pts);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ap_server_conf,
                  "PW00022: pid %u: key \"%s\": window, oldest first (its "
                  "requests/all requests:growth):%s",
@@ -390,14 +394,8 @@ static void write_result(pw_keyrec_t *rec, pw_keystate_t *k,
                      pw_signal_name(best), rec->pool[0] ? ", pool " : "",
                      rec->pool, rec->points,
                      rec->attribution_exact ? "exact" : "regression");
-        if (a && APLOGdebug(ap_server_conf) &&
-            (best == PW_SIG_POOL || best == PW_SIG_HEAP ||
-             best == PW_SIG_RSS)) {
-            explain(rec, a,
-                    best == PW_SIG_POOL   ? PW_IVL_POOL
-                    : best == PW_SIG_HEAP ? PW_IVL_HEAP
-                                          : PW_IVL_RSS,
-                    pool);
+        if (a && APLOGdebug(ap_server_conf) && ivl_of(best) >= 0) {
+            explain(rec, a, best, pool);
         }
     } else if (v != PW_VERDICT_LEAK && v != PW_VERDICT_SUSPECT) {
         rec->warned = 0; /* warn again if it comes back */
