@@ -145,15 +145,44 @@ static int column(const pw_attr_key_t *keys, unsigned int nkeys,
     return -1;
 }
 
+/* An interval as the regression sees it: its non-zero columns only (a
+ * steady and a warm-up column per counted key, and other: at most 2 *
+ * PW_IVL_KEYS + 1 of the 2 * PW_ATTR_KEYS + 1). Built once per judgement;
+ * every pass after reads these instead of the interval, so that the
+ * passes cost what an interval holds, not keys x columns. */
+#define PW_ROW_NZ (2 * PW_IVL_KEYS + 1)
+
+typedef struct pw_row_t {
+    const pw_interval_t *iv;
+    unsigned int nz;
+    unsigned char col[PW_ROW_NZ];
+    double val[PW_ROW_NZ];
+} pw_row_t;
+
+static void row_add(pw_row_t *r, unsigned int col, double v)
+{
+    unsigned int i;
+
+    if (v == 0.0) {
+        return;
+    }
+    for (i = 0; i < r->nz && r->col[i] != col; i++) {
+    }
+    if (i == r->nz) {
+        r->col[r->nz] = (unsigned char)col;
+        r->val[r->nz++] = 0.0;
+    }
+    r->val[i] += v;
+}
+
 /* Whether any key was in its warm-up in iv. Such an interval is left out
  * of the regression and of every key's series: set-up costs are lumpy (a
  * first request may build a cache), and no average of them, subtracted,
  * leaves the other keys' levels clean. */
-static int warm_in(const pw_interval_t *iv, const pw_attr_key_t *k)
+static int warm_in(const pw_interval_t *iv)
 {
     apr_uint32_t j;
 
-    (void)k;
     for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
         if (iv->warm[j]) {
             return 1;
@@ -166,23 +195,51 @@ static int warm_in(const pw_interval_t *iv, const pw_attr_key_t *k)
  * warm-up columns (a key's warm-up has its own coefficient: set-up cost
  * is neither charged to its steady state nor to other keys), then other. */
 static void row(const pw_interval_t *iv, const pw_attr_key_t *keys,
-                unsigned int nkeys, double *x)
+                unsigned int nkeys, pw_row_t *r)
 {
     apr_uint32_t j;
 
-    memset(x, 0, (2 * nkeys + 1) * sizeof(double));
-    x[2 * nkeys] = iv->other;
+    r->iv = iv;
+    r->nz = 0;
+    row_add(r, 2 * nkeys, iv->other);
     for (j = 0; j < iv->nk && j < PW_IVL_KEYS; j++) {
         int c = column(keys, nkeys, iv->key[j], iv->kgen[j]);
         apr_uint32_t warm = iv->warm[j] < iv->cnt[j] ? iv->warm[j] : iv->cnt[j];
 
         if (c >= 0) {
-            x[c] += iv->cnt[j] - warm;
-            x[nkeys + c] += warm;
+            row_add(r, (unsigned int)c, iv->cnt[j] - warm);
+            row_add(r, nkeys + (unsigned int)c, warm);
         } else {
-            x[2 * nkeys] += iv->cnt[j];
+            row_add(r, 2 * nkeys, iv->cnt[j]);
         }
     }
+    /* in column order: sums over a row then add in the order a dense row
+     * would, to the last bit */
+    for (j = 1; j < r->nz; j++) {
+        unsigned char col = r->col[j];
+        double v = r->val[j];
+        apr_uint32_t i = j;
+
+        for (; i > 0 && r->col[i - 1] > col; i--) {
+            r->col[i] = r->col[i - 1];
+            r->val[i] = r->val[i - 1];
+        }
+        r->col[i] = col;
+        r->val[i] = v;
+    }
+}
+
+/* The steady requests of column c in r (0 if none). */
+static double row_get(const pw_row_t *r, unsigned int c)
+{
+    unsigned int i;
+
+    for (i = 0; i < r->nz; i++) {
+        if (r->col[i] == c) {
+            return r->val[i];
+        }
+    }
+    return 0.0;
 }
 
 unsigned int pw_attr_judge(const pw_window_t *w,
@@ -191,10 +248,14 @@ unsigned int pw_attr_judge(const pw_window_t *w,
 {
     double ata[PW_ATTR_COLS * PW_ATTR_COLS];
     double atg[PW_IVL_SIGNALS][PW_ATTR_COLS];
-    double x[PW_ATTR_COLS], coef[PW_IVL_SIGNALS][PW_ATTR_COLS];
+    double coef[PW_IVL_SIGNALS][PW_ATTR_COLS];
     double resid[PW_IVL_SIGNALS] = {0.0}, diag[PW_ATTR_COLS], tr = 0.0;
+    pw_row_t rows[PW_WINDOW];
+    /* the rows each key's steady column is in, in window order */
+    unsigned char in[PW_ATTR_KEYS][PW_WINDOW];
+    unsigned int nin[PW_ATTR_KEYS];
     pw_point_t pts[PW_WINDOW];
-    unsigned int nkeys = 0, n, i, c, d, s, rows = 0, active = 0;
+    unsigned int nkeys = 0, nrows = 0, n, i, c, d, s, active = 0;
     int solved;
 
     if (max_out > PW_ATTR_KEYS) {
@@ -221,25 +282,39 @@ unsigned int pw_attr_judge(const pw_window_t *w,
     }
     n = 2 * nkeys + 1;
 
-    /* normal equations, all signals at once */
-    memset(ata, 0, sizeof(ata));
-    memset(atg, 0, sizeof(atg));
+    /* the rows: intervals with a key in warm-up are left out (see
+     * warm_in()), of the regression and of every series alike */
+    memset(nin, 0, sizeof(nin));
     for (i = 0; i < w->count; i++) {
         const pw_interval_t *iv = pw_window_at(w, i);
+        pw_row_t *r = &rows[nrows];
 
-        if (warm_in(iv, NULL)) {
-            continue; /* lumpy set-up costs: see warm_in() */
+        if (warm_in(iv)) {
+            continue;
         }
-        row(iv, out, nkeys, x);
-        for (c = 0; c < n; c++) {
-            if (x[c] == 0.0) {
-                continue;
+        row(iv, out, nkeys, r);
+        for (d = 0; d < r->nz; d++) {
+            if (r->col[d] < nkeys) {
+                in[r->col[d]][nin[r->col[d]]++] = (unsigned char)nrows;
             }
-            for (d = 0; d < n; d++) {
-                ata[c * n + d] += x[c] * x[d];
+        }
+        nrows++;
+    }
+
+    /* normal equations, all signals at once */
+    memset(ata, 0, n * n * sizeof(double));
+    memset(atg, 0, sizeof(atg));
+    for (i = 0; i < nrows; i++) {
+        const pw_row_t *r = &rows[i];
+
+        for (c = 0; c < r->nz; c++) {
+            double xc = r->val[c];
+
+            for (d = 0; d < r->nz; d++) {
+                ata[r->col[c] * n + r->col[d]] += xc * r->val[d];
             }
             for (s = 0; s < PW_IVL_SIGNALS; s++) {
-                atg[s][c] += x[c] * (double)iv->g[s];
+                atg[s][r->col[c]] += xc * (double)r->iv->g[s];
             }
         }
     }
@@ -260,21 +335,16 @@ unsigned int pw_attr_judge(const pw_window_t *w,
         }
     }
     /* residual variance per signal, for the standard errors */
-    for (i = 0; i < w->count; i++) {
-        const pw_interval_t *iv = pw_window_at(w, i);
+    for (i = 0; i < nrows; i++) {
+        const pw_row_t *r = &rows[i];
 
-        if (warm_in(iv, NULL)) {
-            continue;
-        }
-        row(iv, out, nkeys, x);
-        rows++;
         for (s = 0; s < PW_IVL_SIGNALS; s++) {
-            double r = (double)iv->g[s];
+            double e = (double)r->iv->g[s];
 
-            for (c = 0; c < n; c++) {
-                r -= coef[s][c] * x[c];
+            for (d = 0; d < r->nz; d++) {
+                e -= coef[s][r->col[d]] * r->val[d];
             }
-            resid[s] += r * r;
+            resid[s] += e * e;
         }
     }
 
@@ -285,51 +355,55 @@ unsigned int pw_attr_judge(const pw_window_t *w,
         double invd = -1.0; /* its element of (X'X)^-1, once needed */
         int exact = 1;
 
+        /* its share, whether it ran alone, and the pools that grew while
+         * it ran, weighted by its part of each interval */
+        for (i = 0; i < nin[c]; i++) {
+            const pw_row_t *r = &rows[in[c][i]];
+            const pw_interval_t *iv = r->iv;
+            double xc = row_get(r, c);
+
+            mine += xc;
+            all += iv->requests;
+            if (xc != (double)iv->requests || iv->other) {
+                exact = 0;
+            }
+            for (j = 0; j < iv->npool && j < PW_IVL_POOLS; j++) {
+                apr_uint32_t q;
+                double wgt = iv->requests ? xc / iv->requests : 0;
+
+                for (q = 0; q < np && pid[q] != iv->pool[j]; q++) {
+                    ;
+                }
+                if (q == np) {
+                    pid[np] = iv->pool[j];
+                    pg[np++] = 0.0;
+                }
+                pg[q] += wgt * (double)iv->pgrowth[j];
+            }
+        }
         for (s = 0; s < PW_IVL_SIGNALS; s++) {
             double cx = 0.0, cy = 0.0;
             unsigned int npts = 0;
 
             k->coef[s] = coef[s][c];
-            for (i = 0; i < w->count; i++) {
-                const pw_interval_t *iv = pw_window_at(w, i);
-                double others = 0.0;
+            /* its level alone: each interval's growth less what the
+             * other keys are estimated to have added */
+            for (i = 0; i < nin[c]; i++) {
+                const pw_row_t *r = &rows[in[c][i]];
+                double others = 0.0, xc = 0.0;
 
-                row(iv, out, nkeys, x);
-                if (x[c] == 0.0 || warm_in(iv, k)) {
-                    continue;
-                }
-                for (d = 0; d < n; d++) {
-                    if (d != c) {
-                        others += coef[s][d] * x[d];
+                for (d = 0; d < r->nz; d++) {
+                    if (r->col[d] != c) {
+                        others += coef[s][r->col[d]] * r->val[d];
+                    } else {
+                        xc = r->val[d];
                     }
                 }
-                cx += x[c];
-                cy += (double)iv->g[s] - others;
+                cx += xc;
+                cy += (double)r->iv->g[s] - others;
                 pts[npts].x = cx;
                 pts[npts].y = cy;
                 npts++;
-                if (s == 0) {
-                    mine += x[c];
-                    all += iv->requests;
-                    if (x[c] != (double)iv->requests || iv->other) {
-                        exact = 0;
-                    }
-                    /* the pools that grew while this key ran, weighted
-                     * by its part of the interval */
-                    for (j = 0; j < iv->npool && j < PW_IVL_POOLS; j++) {
-                        apr_uint32_t q;
-                        double wgt = iv->requests ? x[c] / iv->requests : 0;
-
-                        for (q = 0; q < np && pid[q] != iv->pool[j]; q++) {
-                            ;
-                        }
-                        if (q == np) {
-                            pid[np] = iv->pool[j];
-                            pg[np++] = 0.0;
-                        }
-                        pg[q] += wgt * (double)iv->pgrowth[j];
-                    }
-                }
             }
             pw_detect(pts, npts, &params[s], &k->res[s]);
             k->se[s] = -1.0;
@@ -346,8 +420,8 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                  * with no residual at all: the ridge alone tells them
                  * apart, and their element of the inverse is huge */
                 k->se[s] =
-                    solved && rows > active && invd * diag[c] < PW_ATTR_VIF_MAX
-                        ? sqrt(resid[s] / (rows - active) * invd)
+                    solved && nrows > active && invd * diag[c] < PW_ATTR_VIF_MAX
+                        ? sqrt(resid[s] / (nrows - active) * invd)
                         : HUGE_VAL;
                 if (!(k->coef[s] >= PW_ATTR_Z * k->se[s])) {
                     k->res[s].verdict = PW_VERDICT_SUSPECT;
