@@ -23,7 +23,7 @@
  *
  * Cost: per request a key (a copy of at most 127 bytes and an FNV hash),
  * a probe of the table and four atomic adds. The judge runs in the
- * sampling thread, at most once a second, and when /poolwatch is read.
+ * sampling thread, every 1 to 2 seconds, and when /poolwatch is read.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -43,6 +43,7 @@ APLOG_USE_MODULE(poolwatch);
 
 #define PW_CONN_POINTS    64
 #define PW_JUDGE_INTERVAL apr_time_from_sec(1)
+#define PW_JUDGE_MAX      apr_time_from_sec(2)
 #define PW_NAMES          64
 
 /* What the child keeps about one key, in private memory. */
@@ -517,17 +518,23 @@ void pw_verdict_sample(const pw_verdict_sample_t *in)
         vd.intervals++;
     }
 
-    /* a judgement costs some 10^5 instructions: once a second is plenty
-     * for a warning in the error_log, and a reader of /poolwatch forces
-     * one (force) so that what it shows is current. But a key whose
-     * intervals leave the window unjudged (keys served one after another
-     * within a second) would be lost: judge too when a key active since
-     * the last judgement has been quiet for half a window, at most every
-     * eighth of one */
+    /* a judgement costs 10^4 to 10^5 instructions (more when series are
+     * noisy): judge when half the window is new, so that every interval
+     * is judged twice, neither more (a busy child's window is 3 s of
+     * samples: judged each second, each interval was judged three times
+     * over) nor less; but at least every PW_JUDGE_MAX, for a warning in
+     * the error_log of a quiet child, and at most every
+     * PW_JUDGE_INTERVAL. A reader of /poolwatch forces one (force) so
+     * that what it shows is current. And a key whose intervals leave the
+     * window unjudged (keys served one after another) would be lost:
+     * judge too when a key active since the last judgement has been quiet
+     * for half a window, at most every eighth of one */
     if (in->force ||
         (leaving && vd.intervals - vd.judged_intervals >= PW_WINDOW / 8) ||
-        (vd.intervals % 2 == 0 &&
-         in->now - vd.judged_at >= PW_JUDGE_INTERVAL)) {
+        (vd.intervals != vd.judged_intervals &&
+         in->now - vd.judged_at >= PW_JUDGE_INTERVAL &&
+         (vd.intervals - vd.judged_intervals >= PW_WINDOW / 2 ||
+          in->now - vd.judged_at >= PW_JUDGE_MAX))) {
         unsigned int n =
             pw_attr_judge(vd.window, vd.params, vd.results, PW_ATTR_KEYS);
         unsigned char seen[1024];

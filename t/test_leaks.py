@@ -335,6 +335,31 @@ def test_rare_key_beside_busy_traffic(httpd_factory, mpm):
     assert abs(rec["bytes_per_request"] - 1000) <= 100, rec
 
 
+def test_judgement_cadence(httpd_factory):
+    """A busy child judges when half its window of 64 intervals is new: at
+    the default interval (20 samples a second) every 1.6 s, not every
+    second (each interval was judged three times over). Prefork, one
+    connection: one child, which samples on its requests. 8 s of traffic
+    make about 5 judgements (plus the one the reading forces); judging
+    every second made 8 or more."""
+    srv = httpd_factory("prefork", poolwatch=True,
+                        extra="PoolWatchSampleInterval " + DEFAULT_INTERVAL)
+    seconds, n = 8.0, 0
+    with srv.client() as c:
+        pid = c.leak("none", 0)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds and n < 200000:
+            assert c.leak("none", 0) == pid
+            n += 1
+        rate = n / (time.monotonic() - t0)
+        child = child_of(c.poolwatch(), pid)
+    # 4 requests within an interval: the interval sets the pace
+    assert rate >= 100, f"traffic only {rate:.0f} requests/s"
+    assert 3 <= child["judged"] <= 7, (
+        f"{child['judged']} judgements in {seconds} s of {rate:.0f} "
+        "requests/s")
+
+
 # -- the heap read, paced ------------------------------------------------------
 
 @pytest.mark.parametrize("mpm", ["prefork", "event"])
