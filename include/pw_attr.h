@@ -29,6 +29,9 @@
  * many standard errors above zero (one-sided, ~1 in 30000 if the errors
  * were normal and independent; they are neither, hence the margin). */
 #define PW_ATTR_Z 4.0
+/* ... and only if the intervals it ran in grew, in all, by at least this
+ * part of its estimate times its requests there. */
+#define PW_ATTR_OWN 0.5
 /* Beyond this variance inflation ((X'X)^-1_cc (X'X)_cc) a key's column is
  * a combination of others': its estimate is the ridge's, not the data's. */
 #define PW_ATTR_VIF_MAX 1e6
@@ -90,6 +93,11 @@ typedef struct pw_attr_key_t {
 unsigned int pw_attr_judge(const pw_window_t *w,
                            const pw_detect_params_t *params, pw_attr_key_t *out,
                            unsigned int max_out);
+
+/* The number of standard errors a key's estimate must stand above zero
+ * with nu residual degrees of freedom: PW_ATTR_Z for many, more for few
+ * (Student's t at the same tail probability); HUGE_VAL for none. */
+double pw_attr_t(unsigned int nu);
 
 /* Solves (A + ridge I) x = b for a symmetric positive semi-definite A of
  * order n (row-major, overwritten). Returns 0 on success. Exposed for

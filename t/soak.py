@@ -178,8 +178,9 @@ class Soak:
     """One server, one MPM, with or without mod_poolwatch, for `seconds`."""
 
     def __init__(self, mpm, poolwatch=True, seconds=60.0, restarts=20,
-                 kills=None, max_conn=None, name=None):
+                 kills=None, max_conn=None, name=None, debug=False):
         self.mpm = mpm
+        self.debug = debug
         self.poolwatch = poolwatch
         self.seconds = seconds
         self.restarts = restarts
@@ -197,6 +198,9 @@ class Soak:
         extra = SOAK_CONF[mpm] + f"MaxConnectionsPerChild {max_conn}\n"
         if poolwatch:
             extra += POOLWATCH_CONF
+            if debug:
+                # a leak warning then comes with its numbers (PW00021/22)
+                extra += "LogLevel poolwatch:debug\n"
         self.srv = harness.Httpd(
             name or f"soak-{mpm}-{'pw' if poolwatch else 'nopw'}", mpm,
             extra=extra, poolwatch=poolwatch)
@@ -690,12 +694,23 @@ class Soak:
         time.sleep(0.5)
         self._collect_core(wait=False)
         crashes = self.attribute_crashes()
-        false_leaks = {}
-        for m in FALSE_LEAK.finditer(srv.log_text()):
+        false_leaks, explained = {}, []
+        log = srv.log_text()
+        for m in FALSE_LEAK.finditer(log):
             if "what=pchild" in m.group(1):
                 continue
             k = f"{m.group(1)} ({m.group(2)})"
             false_leaks[k] = false_leaks.get(k, 0) + 1
+            # with debug: the explanation that follows the warning, from
+            # the same child (other processes' lines may come between)
+            line_end = log.find("\n", m.end())
+            who = re.search(r'pid (\d+): (key "[^"]*")', m.group(0))
+            for code in ("PW00021", "PW00022"):
+                e = re.compile(rf"{code}: pid {who.group(1)}: "
+                               rf"{re.escape(who.group(2))}.*")
+                got = e.search(log, line_end if line_end >= 0 else m.end())
+                if got:
+                    explained.append(got.group(0))
         for gfig in self.gens:
             gfig["pconf"] = self.pconf.get(gfig["gen"])
             gfig["process"] = self.process.get(gfig["gen"])
@@ -711,7 +726,8 @@ class Soak:
             "counts": dict(self.counts),
             "reads": dict(self.reads), "verdicts": verdicts,
             "gens": self.gens, "crashes": crashes,
-            "false_leaks": false_leaks, "hung": list(self.hung),
+            "false_leaks": false_leaks, "explained": explained,
+            "hung": list(self.hung),
             "errors": list(self.errors),
         }
 
@@ -888,6 +904,8 @@ def format_run(res):
     if res.get("false_leaks"):
         out.append(f"   leak warnings (PW00020) for keys that do not leak: "
                    f"{res['false_leaks']}")
+        for line in res.get("explained", ()):
+            out.append(f"      {line}")
     for h in res["hung"]:
         out.append(f"   child {h['pid']} still there 5 s after {h['signal']}"
                    f" (mod_poolwatch frame: {h['module']}):")
