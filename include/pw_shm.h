@@ -37,7 +37,7 @@
 #include "pw_keys.h"
 
 #define PW_SHM_MAGIC   0x50574154u /* "PWAT" */
-#define PW_SHM_VERSION 5u
+#define PW_SHM_VERSION 6u
 
 /* A histogram of durations for percentiles without keeping samples:
  * bucket 0 is under 256 ns, then four buckets per power of two (each at
@@ -53,6 +53,14 @@ apr_uint64_t pw_time_bucket_upper(apr_uint32_t i);
 /* The upper bound of the bucket that holds the q-quantile (0 < q <= 1) of
  * the n buckets' counts: at least that fraction of the durations are no
  * longer. 0 when the histogram is empty. */
+/* The 99th percentile of what a request paid for samples, when `samples`
+ * of `requests` took one whose times are in hist (PW_TIME_BUCKETS): 0
+ * when fewer than 1 % did (a request's 99th percentile is then the
+ * every-request path's, which is not timed), else the samples' quantile
+ * at 1 - 0.01 x requests / samples. */
+apr_uint64_t pw_request_p99(const apr_uint32_t *hist, apr_uint64_t samples,
+                            apr_uint64_t requests);
+
 apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
                               double q);
 
@@ -138,6 +146,8 @@ typedef struct pw_slot_t {
     apr_uint64_t self_ns_total; /* their time, summed */
     apr_uint64_t self_ns_max;   /* the longest (a judgement included) */
     apr_uint64_t sampler;       /* PW_SAMPLER_*: who takes those samples */
+    apr_uint64_t self_base;     /* requests when self_* last began (0, or a
+                                   reset): they are over requests - this */
     apr_uint32_t self_hist[PW_TIME_BUCKETS]; /* their times: pw_time_bucket */
 
     /* growth over the last sample interval */

@@ -875,6 +875,7 @@ static void sample(pw_child_t *ch, request_rec *r, apr_uint64_t requests,
             me->resets++;
             me->reset_at = now;
             me->self_samples = me->self_ns_total = me->self_ns_max = 0;
+            me->self_base = requests;
             ch->self_samples = ch->self_ns_total = ch->self_ns_max = 0;
             memset(me->self_hist, 0, sizeof(me->self_hist));
             ch->hist_pending = 0;

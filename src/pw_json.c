@@ -407,6 +407,14 @@ static void render_child(pw_out_t *out, const pw_slot_t *s, apr_uint32_t slot,
            pw_time_quantile(s->self_hist, PW_TIME_BUCKETS, 0.5), &f);
     kv_u64(out, "self_ns_p99",
            pw_time_quantile(s->self_hist, PW_TIME_BUCKETS, 0.99), &f);
+    kv_u64(out, "self_ns_request_p99",
+           s->sampler == PW_SAMPLER_THREAD
+               ? 0
+               : pw_request_p99(s->self_hist, s->self_samples,
+                                s->requests > s->self_base
+                                    ? s->requests - s->self_base
+                                    : 0),
+           &f);
     kv_str(out, "sampler",
            s->sampler == PW_SAMPLER_THREAD ? "thread" : "requests", &f);
 

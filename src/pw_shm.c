@@ -310,3 +310,16 @@ apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
     }
     return pw_time_bucket_upper(n - 1);
 }
+
+apr_uint64_t pw_request_p99(const apr_uint32_t *hist, apr_uint64_t samples,
+                            apr_uint64_t requests)
+{
+    if (samples == 0 || requests == 0 || samples * 100 <= requests) {
+        return 0;
+    }
+    if (samples > requests) {
+        samples = requests; /* a reading's race: counted apart */
+    }
+    return pw_time_quantile(hist, PW_TIME_BUCKETS,
+                            1.0 - 0.01 * (double)requests / (double)samples);
+}

@@ -83,7 +83,7 @@ def test_schema_is_strict():
             "pools_overflow": 0, "walk_errors": 0, "walk": "locked",
             "walk_reason": "", "walk_ns": 1,
             "heap_ns": 0, "heap_skipped": 0, "self_samples": 0, "self_ns_mean": 0, "self_ns_max": 0,
-            "self_ns_p50": 0, "self_ns_p99": 0,
+            "self_ns_p50": 0, "self_ns_p99": 0, "self_ns_request_p99": 0,
             "sampler": "requests",
             "last_interval": {"requests": 1, "pool_growth": -8,
                               "heap_growth": 0, "rss_growth": 0},

@@ -210,6 +210,14 @@ def test_sampler_thread(httpd_factory, mpm):
         # buckets are at most 25 % wide
         assert 0 < busy["self_ns_p50"] <= busy["self_ns_p99"], busy
         assert busy["self_ns_p99"] <= busy["self_ns_max"] * 1.25, busy
+        # what a request paid at its 99th percentile: nothing where a
+        # thread samples, or where fewer than 1 % of the requests took a
+        # sample; else a time within the samples' range
+        if threaded or busy["self_samples"] * 100 <= busy["requests"]:
+            assert busy["self_ns_request_p99"] == 0, busy
+        else:
+            assert (busy["self_ns_p50"] <= busy["self_ns_request_p99"]
+                    <= busy["self_ns_p99"]), busy
         assert busy["connection"]["path"].endswith(busy["connection"]["tag"])
         assert busy["connection"]["tag"], busy["connection"]
         # idle: only the readers' own samples (each reading samples first;
@@ -218,6 +226,29 @@ def test_sampler_thread(httpd_factory, mpm):
         idle = child_of(c.poolwatch(), pid)
         assert idle["samples"] - busy["samples"] == 1, (idle, busy)
         assert idle["requests"] - busy["requests"] == 1
+
+
+@pytest.mark.parametrize("every,some", [(4, True), (1000, False)])
+def test_request_p99(httpd_factory, every, some):
+    """self_ns_request_p99, what a prefork child's requests paid for
+    samples at their 99th percentile: a sample every 4 requests (a quarter
+    of them) puts it among the samples' times; one every 1000, in fewer
+    than 1 % of the requests, at 0."""
+    srv = httpd_factory("prefork", poolwatch=True,
+                        extra=f"PoolWatchSampleEvery {every}")
+    with srv.client() as c:
+        pid = c.leak("none")
+        for _ in range(200):
+            assert c.leak("none") == pid
+        ch = child_of(c.poolwatch(), pid)
+    assert ch["sampler"] == "requests"
+    if some:
+        assert ch["self_samples"] * 100 > ch["requests"], ch
+        assert (0 < ch["self_ns_p50"] <= ch["self_ns_request_p99"]
+                <= ch["self_ns_p99"]), ch
+    else:
+        assert ch["self_samples"] * 100 <= ch["requests"], ch
+        assert ch["self_ns_request_p99"] == 0, ch
 
 
 @pytest.mark.parametrize("mpm", ["worker", "event"])

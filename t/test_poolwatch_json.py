@@ -24,7 +24,7 @@ CHILD_FIELDS = {
     "pools_opaque": int, "pools_new": int, "pools_overflow": int,
     "walk": str, "walk_reason": str, "walk_ns": int,
     "heap_ns": int, "heap_skipped": int, "self_samples": int, "self_ns_mean": int, "self_ns_max": int,
-    "self_ns_p50": int, "self_ns_p99": int,
+    "self_ns_p50": int, "self_ns_p99": int, "self_ns_request_p99": int,
     "sampler": str,
     "last_interval": dict, "connection": dict, "pools": list,
     "history": list,

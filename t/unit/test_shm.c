@@ -746,6 +746,43 @@ START_TEST(test_time_quantile)
 }
 END_TEST
 
+/* What a request paid at its 99th percentile: nothing measurable while
+ * fewer than 1 % of requests took a sample; with 2 %, half of the samples
+ * are within the slowest 1 % of requests: their median; with 10 %, their
+ * 90th percentile. Percentiles are buckets' upper bounds. */
+START_TEST(test_request_p99)
+{
+    apr_uint32_t h[PW_TIME_BUCKETS];
+    apr_uint64_t b3 = pw_time_bucket_upper(pw_time_bucket(3000));
+    apr_uint64_t b6 = pw_time_bucket_upper(pw_time_bucket(6000));
+    apr_uint64_t b9 = pw_time_bucket_upper(pw_time_bucket(9000));
+    int k;
+
+    memset(h, 0, sizeof(h));
+    ck_assert_uint_eq(pw_request_p99(h, 0, 1000), 0);
+    /* 100 samples: 40 of 3 us, 50 of 6 us, 10 of 9 us */
+    for (k = 0; k < 40; k++) {
+        h[pw_time_bucket(3000)]++;
+    }
+    for (k = 0; k < 50; k++) {
+        h[pw_time_bucket(6000)]++;
+    }
+    for (k = 0; k < 10; k++) {
+        h[pw_time_bucket(9000)]++;
+    }
+    ck_assert_uint_eq(pw_request_p99(h, 100, 0), 0);
+    ck_assert_uint_eq(pw_request_p99(h, 100, 20000), 0); /* 0.5 % */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 10000), 0); /* 1 % */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 6000), b3); /* 1.7 %: p40 */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 5000), b6); /* 2 %: median */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 2500), b6); /* 4 %: p75 */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 1000), b6); /* 10 %: p90 */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 500), b9);  /* 20 %: p95 */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 100), b9);  /* all: p99 */
+    ck_assert_uint_eq(pw_request_p99(h, 100, 50), b9);   /* raced count */
+}
+END_TEST
+
 Suite *pw_shm_suite(void)
 {
     Suite *s = suite_create("pw_shm");
@@ -783,6 +820,7 @@ Suite *pw_shm_suite(void)
     tc = tcase_create("time histogram");
     tcase_add_test(tc, test_time_buckets);
     tcase_add_test(tc, test_time_quantile);
+    tcase_add_test(tc, test_request_p99);
     suite_add_tcase(s, tc);
     return s;
 }
