@@ -127,9 +127,9 @@ static double inverse_diag(const double *l, unsigned int n, unsigned int c)
  * PW_ATTR_Z normal standard errors (3.2e-5). A standard error estimated
  * from a few residuals is itself unsure: from 5 it takes 12.3 of them, not
  * 4 (a window of 20-40 intervals shared by 6-15 keys, with growth that
- * fell at random, called a key a leak in 0.4 % of windows at 4). Computed
- * once by integrating t's density; beyond 30, the Cornish-Fisher
- * expansion (within 0.01 of it). */
+ * fell at random, called a key a leak in 0.4 % of windows at 4). The
+ * table was computed offline, by integrating t's density numerically;
+ * beyond 30, the Cornish-Fisher expansion (within 0.01 of it). */
 double pw_attr_t(unsigned int nu)
 {
     static const double t[30] = {
