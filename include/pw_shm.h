@@ -53,6 +53,9 @@ apr_uint64_t pw_time_bucket_upper(apr_uint32_t i);
 /* The upper bound of the bucket that holds the q-quantile (0 < q <= 1) of
  * the n buckets' counts: at least that fraction of the durations are no
  * longer. 0 when the histogram is empty. */
+apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
+                              double q);
+
 /* The 99th percentile of what a request paid for samples, when `samples`
  * of `requests` took one whose times are in hist (PW_TIME_BUCKETS): 0
  * when fewer than 1 % did (a request's 99th percentile is then the
@@ -60,9 +63,6 @@ apr_uint64_t pw_time_bucket_upper(apr_uint32_t i);
  * at 1 - 0.01 x requests / samples. */
 apr_uint64_t pw_request_p99(const apr_uint32_t *hist, apr_uint64_t samples,
                             apr_uint64_t requests);
-
-apr_uint64_t pw_time_quantile(const apr_uint32_t *hist, apr_uint32_t n,
-                              double q);
 
 /* pw_slot_t.sampler */
 #define PW_SAMPLER_REQUESTS 0   /* log_transaction, in the request's time */
