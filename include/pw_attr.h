@@ -78,8 +78,9 @@ typedef struct pw_attr_key_t {
      * intervals), else -1; HUGE_VAL when it cannot be told: too few
      * intervals, or its column a combination of others' */
     double se[PW_IVL_SIGNALS];
-    unsigned int held; /* bit per signal: LEAK held at SUSPECT, coef below
-                          PW_ATTR_Z standard errors */
+    unsigned int held; /* bit per signal: LEAK held at SUSPECT (coef not
+                          clear of its error, or its intervals did not
+                          grow by PW_ATTR_OWN of it) */
     double share;      /* the key's requests / all requests, in its intervals */
     int exact;         /* every interval it was in had only its requests */
     int top_pool;      /* pool id that grew most in its intervals, or -1 */

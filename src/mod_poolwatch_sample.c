@@ -701,13 +701,14 @@ static void note_connection(pw_child_t *ch, conn_rec *c, pw_conn_t *pc,
     pw_slot_write_end(me);
 }
 
-/* Whether quick_sample() may re-measure table entry i (not a connection
- * or opaque pool) in place: its pool is the one the last walk met, known
+/* Whether quick_sample() may re-measure table entry i in place: not a
+ * connection or opaque pool, its pool the one the last walk met, known
  * alive (pw_follow_t.quick) and, where no lock guards the tree, watched by
  * our cleanup. */
 static int quick_ok(const pw_child_t *ch, apr_uint32_t i, const pw_follow_t *f)
 {
-    return f->pool == ch->table_pool[i] && f->quick &&
+    return !(ch->table[i].flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) &&
+           f->pool == ch->table_pool[i] && f->quick &&
            (ch->walk != PW_WALK_EXACT || f->registered || f->foreign);
 }
 
@@ -766,8 +767,7 @@ static void prefetch_pools(pw_child_t *ch, int stage)
         if (stage == 0) {
             __builtin_prefetch(f);
             __builtin_prefetch(&ch->table[i]);
-        } else if (!(ch->table[i].flags & (PW_POOL_CONN | PW_POOL_OPAQUE)) &&
-                   quick_ok(ch, i, f)) {
+        } else if (quick_ok(ch, i, f)) {
             pw_pool_prefetch(f->pool, stage - 1);
         }
     }

@@ -20,8 +20,9 @@
  * proportions make the design nearly collinear; least squares then shares
  * one key's growth among all of them, and each rebuilt series rises. So
  * the estimate does gate the verdict: a key that shared its intervals is
- * a leak only if its coefficient stands PW_ATTR_Z standard errors above
- * zero (else suspect, "held").
+ * a leak only if its coefficient stands clear of zero by pw_attr_t()
+ * standard errors and its own intervals grew by PW_ATTR_OWN of what the
+ * coefficient claims (else suspect, "held").
  */
 #include <math.h>
 #include <string.h>
@@ -282,7 +283,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
     unsigned char in[PW_ATTR_KEYS][PW_WINDOW];
     unsigned int nin[PW_ATTR_KEYS];
     pw_point_t pts[PW_WINDOW];
-    unsigned int nkeys = 0, nrows = 0, n, i, c, d, s, active = 0;
+    unsigned int nkeys = 0, nrows = 0, n, i, c, d, s, active = 0, nu;
     int solved;
 
     if (max_out > PW_ATTR_KEYS) {
@@ -374,6 +375,7 @@ unsigned int pw_attr_judge(const pw_window_t *w,
             resid[s] += e * e;
         }
     }
+    nu = nrows > active ? nrows - active : 0; /* residual degrees of freedom */
 
     for (c = 0; c < nkeys; c++) {
         pw_attr_key_t *k = &out[c];
@@ -450,17 +452,16 @@ unsigned int pw_attr_judge(const pw_window_t *w,
                 /* keys in exactly fixed proportions fit exact growth
                  * with no residual at all: the ridge alone tells them
                  * apart, and their element of the inverse is huge */
-                k->se[s] =
-                    solved && nrows > active && invd * diag[c] < PW_ATTR_VIF_MAX
-                        ? sqrt(resid[s] / (nrows - active) * invd)
-                        : HUGE_VAL;
+                k->se[s] = solved && nu > 0 && invd * diag[c] < PW_ATTR_VIF_MAX
+                               ? sqrt(resid[s] / nu * invd)
+                               : HUGE_VAL;
                 /* and only if the intervals it ran in grew by at least
                  * part of what the estimate claims: a fit of many keys to
                  * few intervals can pin growth that fell elsewhere on it,
                  * balanced by negative estimates for the others (seen in
                  * a soak: a key whose intervals mostly grew by nothing,
                  * "leaking" 208 B/request at a standard error of 1e-5) */
-                if (!(k->coef[s] >= pw_attr_t(nrows - active) * k->se[s]) ||
+                if (!(k->coef[s] >= pw_attr_t(nu) * k->se[s]) ||
                     !(own[s] >= PW_ATTR_OWN * k->coef[s] * mine)) {
                     k->res[s].verdict = PW_VERDICT_SUSPECT;
                     k->held |= 1u << s;
