@@ -118,6 +118,9 @@ typedef struct pw_keyhost_t {
     const char *name;
     apr_size_t len;
     apr_uint64_t hash;
+    /* the hash of "GET host " so far: most requests are GETs, and their
+     * method's words and the host's mix are then the same every time */
+    apr_uint64_t get;
     int plain; /* non-empty, short, no space or control byte */
 } pw_keyhost_t;
 
@@ -205,11 +208,22 @@ static APR_INLINE int pw_key_parts(pw_keyparts_t *kp, const char *method,
                                    const pw_keyhost_t *host, const char *path,
                                    apr_uint32_t *hash)
 {
+    apr_uint64_t h;
+
     if (method == NULL || path == NULL || !host->plain) {
         return 0;
     }
+    /* byte by byte: a shorter method ends at its NUL, never read past */
+    if (method[0] == 'G' && method[1] == 'E' && method[2] == 'T' &&
+        method[3] == '\0') {
+        kp->method_len = 3;
+        h = host->get;
+    } else {
+        kp->method_len = strlen(method);
+        h = pw_kh_mix(pw_kh_part(pw_key_seed_, method, kp->method_len),
+                      host->hash);
+    }
     kp->method = method;
-    kp->method_len = strlen(method);
     kp->host = host;
     kp->path = path;
     kp->path_len = strlen(path);
@@ -217,11 +231,7 @@ static APR_INLINE int pw_key_parts(pw_keyparts_t *kp, const char *method,
     if (kp->method_len == 0 || kp->path_len == 0 || kp->len > PW_KEY_MAX - 1) {
         return 0;
     }
-    kp->hash64 = pw_kh_finish(
-        pw_kh_part(pw_kh_mix(pw_kh_part(pw_key_seed_, method, kp->method_len),
-                             host->hash),
-                   path, kp->path_len),
-        kp->len);
+    kp->hash64 = pw_kh_finish(pw_kh_part(h, path, kp->path_len), kp->len);
     *hash = pw_kh_fold(kp->hash64);
     return 1;
 }

@@ -132,6 +132,7 @@ void pw_key_host(pw_keyhost_t *kh, const char *host)
     kh->name = host;
     kh->len = host ? strlen(host) : 0;
     kh->hash = pw_kh_part(pw_key_seed_, host, kh->len);
+    kh->get = pw_kh_mix(pw_kh_part(pw_key_seed_, "GET", 3), kh->hash);
     kh->plain = kh->len > 0 && kh->len < PW_KEY_MAX / 2 &&
                 !part_unclean(host, kh->len, 1);
 }

@@ -656,7 +656,12 @@ static const struct {
     {"GET", "h", "/", 1},
     {"HEAD", "127.0.0.1", "/small.txt", 1},
     {"PROPFIND", "h", "/a/b/c/d/e/f/g/h/i/j", 1}, /* whole words */
-    {"GET", "h", "/a b", 1},                      /* a space in the path */
+    /* GET's own path (host->get), and the methods next to it */
+    {"GETS", "h", "/p", 1},
+    {"GE", "h", "/p", 1},
+    {"G", "h", "/p", 1},
+    {"get", "h", "/p", 1},
+    {"GET", "h", "/a b", 1}, /* a space in the path */
     {"GET", "h", "/caf\xc3\xa9", 1},
     {"GET", "h", "/a\x01", 1}, /* replaced: only when new (see below) */
     {"GET", "", "/p", 0},      /* "-" */
