@@ -137,6 +137,8 @@ static apr_uint32_t generation;
 static char parent_reason[PW_REASON_MAX] = "not yet validated";
 static apr_uint32_t parent_walk = PW_WALK_OFF;
 static apr_uint32_t parent_pid;
+/* PW_PATH_SAMPLE_SHARE when it applies (apply_defaults), else 1 */
+static apr_uint64_t path_share = 1;
 
 /* Per child: one static instance, touched only by its own process. */
 static pw_child_t child;
@@ -167,11 +169,17 @@ static void apply_defaults(server_rec *s)
     /* -X defines DEBUG; -DONE_PROCESS is its long form */
     one = ap_exists_config_define("DEBUG") ||
           ap_exists_config_define("ONE_PROCESS");
+    path_share = 1;
     if (eff.sample_every == PW_UNSET) {
         eff.sample_every = one ? 1 : PW_DEFAULT_SAMPLE_EVERY;
+        /* timed sampling only: an interval of 0 asks for exact counts */
+        path_share = one ? 1 : PW_PATH_SAMPLE_SHARE;
     }
     if (eff.sample_interval < 0) {
         eff.sample_interval = one ? 0 : PW_DEFAULT_SAMPLE_INTERVAL;
+    }
+    if (eff.sample_interval == 0) {
+        path_share = 1;
     }
     if (eff.rss_interval < 0) {
         eff.rss_interval = PW_DEFAULT_RSS_INTERVAL;
@@ -1290,19 +1298,27 @@ static void trace_request(pw_child_t *ch, request_rec *r, int conn_measured,
 
 /* Whether request n closes an interval: every PoolWatchSampleEvery
  * requests, but not sooner than PoolWatchSampleInterval after the last
- * sample. The clock is read only at those multiples. */
+ * sample, and at the defaults not sooner than PW_PATH_SAMPLE_SHARE
+ * requests after it unless PW_PATH_SAMPLE_SPAN has passed. The clock is
+ * read only at those multiples. */
 static int sample_due(pw_child_t *ch, apr_uint64_t n)
 {
+    apr_interval_time_t since;
+
     if (eff.trace) {
         return 1;
     }
     if (n % (apr_uint64_t)eff.sample_every != 0) {
         return 0;
     }
-    return eff.sample_interval == 0 ||
-           apr_time_now() - (apr_time_t)__atomic_load_n(&ch->last_sample_at,
-                                                        __ATOMIC_RELAXED) >=
-               eff.sample_interval;
+    if (eff.sample_interval == 0) {
+        return 1;
+    }
+    since = apr_time_now() -
+            (apr_time_t)__atomic_load_n(&ch->last_sample_at, __ATOMIC_RELAXED);
+    return since >= eff.sample_interval &&
+           (n - ch->prev_requests >= path_share ||
+            since >= PW_PATH_SAMPLE_SPAN);
 }
 
 /* With a sampling thread: the connection that ended a request is shown

@@ -251,6 +251,42 @@ def test_request_p99(httpd_factory, every, some):
         assert ch["self_ns_request_p99"] == 0, ch
 
 
+def test_busy_prefork_samples_under_one_percent(httpd_factory):
+    """At the defaults a prefork child samples on its requests, at most one
+    per PW_PATH_SAMPLE_SHARE (128) of them while busy: under 1 % of its
+    requests wait for a sample, so their p99 is the hot path's (0 here).
+    A slow child is still sampled: after a second, at its next
+    PoolWatchSampleEvery'th request (every 1.6 s here). An explicit
+    PoolWatchSampleEvery is taken as said (test_request_p99)."""
+    srv = httpd_factory("prefork", poolwatch=True,
+                        extra="PoolWatchSampleInterval " + DEFAULT_INTERVAL)
+    with srv.client() as c:
+        pid = c.leak("none", 0)
+        first = child_of(c.poolwatch(), pid)
+        # ~1000 requests/s, where the 50 ms interval alone would let 2 %
+        # of them sample (the client runs at several thousand unpaced)
+        t0, n = time.monotonic(), 0
+        while n < 3000 and time.monotonic() - t0 < 20:
+            assert c.leak("none", 0) == pid
+            n += 1
+            if n % 10 == 0:
+                time.sleep(max(0.0, t0 + n / 1000 - time.monotonic()))
+        busy = child_of(c.poolwatch(), pid)
+        rate = n / (time.monotonic() - t0)
+        # slow: 5 requests a second for 5 s
+        for _ in range(25):
+            time.sleep(0.2)
+            assert c.leak("none", 0) == pid
+        slow = child_of(c.poolwatch(), pid)
+    # each reading samples once and is a request itself
+    took = busy["self_samples"] - first["self_samples"]
+    assert 200 <= rate <= 2000, f"traffic at {rate:.0f} requests/s"
+    assert 1 <= took <= n // 128 + 1, (took, n, rate)
+    assert busy["self_samples"] * 100 <= busy["requests"], busy
+    assert busy["self_ns_request_p99"] == 0, busy
+    assert 2 <= slow["self_samples"] - busy["self_samples"] <= 5, (slow, busy)
+
+
 @pytest.mark.parametrize("mpm", ["worker", "event"])
 def test_sampler_thread_restarts(httpd_factory, mpm):
     """Children with a sampling thread exit promptly on graceful restarts
