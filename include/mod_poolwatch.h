@@ -91,6 +91,9 @@ typedef struct pw_conn_t {
     apr_uint64_t last_bytes; /* c->pool at the end of the previous request */
     apr_uint32_t grew_hash;  /* key hash of the last request that grew it */
     int streams;             /* the stream filter is on this connection */
+    /* c->pool's size as last measured: most requests allocate nothing
+     * from it, and then its node ring is not walked again */
+    pw_pool_sizecache_t size;
     pw_stream_t stream;
 } pw_conn_t;
 

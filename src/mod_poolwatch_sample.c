@@ -1386,7 +1386,6 @@ int pw_sample_log_transaction(request_rec *r)
     pw_keyrec_t *rec = NULL;
     pw_keyparts_t kp;
     int fast = 0;
-    pw_pool_size_t sz;
     apr_uint64_t n;
     apr_int64_t growth = 0;
     int measured = 0, sized = 0;
@@ -1416,10 +1415,13 @@ int pw_sample_log_transaction(request_rec *r)
     pc = ap_get_module_config(c->conn_config, &poolwatch_module);
     /* this thread runs the connection: its pool is ours to read */
     if (pc && ch->walk != PW_WALK_OFF &&
-        pw_pool_size(c->pool, &sz) == APR_SUCCESS) {
+        pw_pool_size_cached(c->pool, &pc->size) == APR_SUCCESS) {
+        const pw_pool_size_t *sz = &pc->size.size;
+
         sized = 1;
         if (++pc->requests >= 2) {
-            apr_int64_t g = (apr_int64_t)sz.bytes - (apr_int64_t)pc->last_bytes;
+            apr_int64_t g =
+                (apr_int64_t)sz->bytes - (apr_int64_t)pc->last_bytes;
 
             /* a key's first growth on a connection may be set-up: count
              * from its second growth on. Keyed, so that other URLs served
@@ -1431,7 +1433,7 @@ int pw_sample_log_transaction(request_rec *r)
                 growth = g;
             }
         }
-        pc->last_bytes = sz.bytes;
+        pc->last_bytes = sz->bytes;
     } else if (pc) {
         pc->requests++;
     }
@@ -1452,7 +1454,7 @@ int pw_sample_log_transaction(request_rec *r)
         /* the sampling thread samples; this thread only can name and
          * measure its connection's pool for the page */
         if (sized && n % (apr_uint64_t)eff.sample_every == 0) {
-            note_connection_due(ch, c, pc, &sz);
+            note_connection_due(ch, c, pc, &pc->size.size);
         }
         return DECLINED;
     }
