@@ -169,18 +169,17 @@ static void apply_defaults(server_rec *s)
     /* -X defines DEBUG; -DONE_PROCESS is its long form */
     one = ap_exists_config_define("DEBUG") ||
           ap_exists_config_define("ONE_PROCESS");
-    path_share = 1;
     if (eff.sample_every == PW_UNSET) {
         eff.sample_every = one ? 1 : PW_DEFAULT_SAMPLE_EVERY;
-        /* timed sampling only: an interval of 0 asks for exact counts */
-        path_share = one ? 1 : PW_PATH_SAMPLE_SHARE;
     }
     if (eff.sample_interval < 0) {
         eff.sample_interval = one ? 0 : PW_DEFAULT_SAMPLE_INTERVAL;
     }
-    if (eff.sample_interval == 0) {
-        path_share = 1;
-    }
+    /* at the defaults only, and for timed sampling: an interval of 0
+     * asks for exact counts */
+    path_share = c->sample_every == PW_UNSET && !one && eff.sample_interval > 0
+                     ? PW_PATH_SAMPLE_SHARE
+                     : 1;
     if (eff.rss_interval < 0) {
         eff.rss_interval = PW_DEFAULT_RSS_INTERVAL;
     }

@@ -278,7 +278,7 @@ def test_busy_prefork_samples_under_one_percent(httpd_factory):
             time.sleep(0.2)
             assert c.leak("none", 0) == pid
         slow = child_of(c.poolwatch(), pid)
-    # each reading samples once and is a request itself
+    # self_samples: the requests' samples, not the readers'
     took = busy["self_samples"] - first["self_samples"]
     assert 200 <= rate <= 2000, f"traffic at {rate:.0f} requests/s"
     assert 1 <= took <= n // 128 + 1, (took, n, rate)
