@@ -53,7 +53,7 @@ typedef struct pw_config_t {
  * takes at most one sample per PW_PATH_SAMPLE_SHARE requests while busy,
  * or one once PW_PATH_SAMPLE_SPAN has passed (at its next
  * PoolWatchSampleEvery'th request) while it serves few: the request that
- * takes a sample waits for it (~6 us), and under 1 % of requests doing so
+ * takes a sample waits for it (6-8 us), and under 1 % of requests doing so
  * keeps a request's p99 the hot path's. 20 samples a second at 1000
  * requests/s were 2 %. An explicit PoolWatchSampleEvery is taken as
  * said. */
